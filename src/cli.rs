@@ -1,0 +1,157 @@
+//! The command line: `logtally run`, `once` and `check`.
+//!
+//! Flag names follow the Prometheus exporter conventions (`--web.listen-address`,
+//! `--web.telemetry-path`), so operators find the usual knobs under the usual names.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::lines::DEFAULT_MAX_LINE_BYTES;
+
+/// Turns proxy access logs into Prometheus metrics.
+#[derive(Debug, Parser)]
+#[command(name = "logtally", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Follow log files, apply the rules to each new line and serve the metrics over HTTP.
+    Run(RunArgs),
+    /// Apply the rules to whole files once and print the metrics to standard output.
+    Once(OnceArgs),
+    /// Load rule files and report every error as FILE:LINE:COLUMN: message.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Rule file, or directory of *.toml rule files (repeatable).
+    #[arg(long, value_name = "PATH", required = true)]
+    pub rules: Vec<PathBuf>,
+
+    /// Log files to follow, as a glob such as '/var/log/envoy/*.log' (repeatable).
+    #[arg(long, value_name = "GLOB", required = true)]
+    pub logs: Vec<String>,
+
+    /// Address to serve metrics on; ':PORT' listens on all interfaces.
+    #[arg(
+        long = "web.listen-address",
+        value_name = "HOST:PORT",
+        default_value = ":3904"
+    )]
+    pub listen_address: String,
+
+    /// Path under which to serve the metrics.
+    #[arg(
+        long = "web.telemetry-path",
+        value_name = "PATH",
+        default_value = "/metrics"
+    )]
+    pub telemetry_path: String,
+
+    /// File that stores each followed file's read position across restarts.
+    #[arg(long, value_name = "FILE")]
+    pub positions: Option<PathBuf>,
+
+    /// Read files present at start from their first line instead of their end.
+    #[arg(long)]
+    pub from_start: bool,
+
+    /// Interval between glob expansions and size checks that catch missed file events.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub rescan_interval: Duration,
+
+    /// Poll files at this interval instead of using file events (for NFS and similar).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub poll_interval: Option<Duration>,
+
+    /// Lines longer than this many bytes are cut to it before the rules see them.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE_BYTES)]
+    pub max_line_bytes: usize,
+
+    /// Log level: error, warn, info, debug or trace.
+    #[arg(long = "log.level", value_name = "LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+#[derive(Debug, Args)]
+pub struct OnceArgs {
+    /// Rule file, or directory of *.toml rule files (repeatable).
+    #[arg(long, value_name = "PATH", required = true)]
+    pub rules: Vec<PathBuf>,
+
+    /// Log files to read, each from its first line to its last.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// Lines longer than this many bytes are cut to it before the rules see them.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE_BYTES)]
+    pub max_line_bytes: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Rule files or directories of *.toml rule files.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+}
+
+/// Parses a duration such as `250ms`, `10s`, `5m` or `1h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| {
+        format!("invalid duration {text:?}: expected a number and a unit, as in 10s")
+    })?;
+    let seconds = match unit {
+        "ms" => number / 1000.0,
+        "s" => number,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => {
+            return Err(format!(
+                "invalid duration {text:?}: the unit must be ms, s, m or h, as in 250ms or 10s"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|error| format!("invalid duration {text:?}: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn durations_rejected() {
+        assert!(parse_duration("10").unwrap_err().contains("unit must be"));
+        assert!(
+            parse_duration("s")
+                .unwrap_err()
+                .contains("expected a number")
+        );
+        assert!(parse_duration("10d").unwrap_err().contains("unit must be"));
+    }
+
+    #[test]
+    fn cli_definition_is_valid() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

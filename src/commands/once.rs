@@ -1,0 +1,126 @@
+//! `logtally once`: reads whole files through the rules and prints the resulting metrics.
+//!
+//! This is how users try rules on real logs and what the benchmarks run. Every rule file is
+//! applied to every file given. Standard output carries only the exposition; a summary of
+//! unmatched lines and skipped values goes to standard error.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::cli::OnceArgs;
+use crate::engine::Engine;
+use crate::exposition;
+use crate::lines::LineSplitter;
+use crate::metrics::{SkipReason, Store};
+use crate::rules::RuleSet;
+
+/// Size of each read from a file.
+const READ_CHUNK_BYTES: usize = 256 * 1024;
+
+/// Runs the command: exit status 0 when every file was read, 1 otherwise.
+pub fn run(args: &OnceArgs) -> ExitCode {
+    let Some(rules) = super::load_rules(&args.rules) else {
+        return ExitCode::FAILURE;
+    };
+    let mut store = Store::new(&rules);
+    let mut engine = Engine::new(rules.clone());
+    let mut failed = false;
+    let mut lines = 0;
+
+    for path in &args.files {
+        match read_file(path, args.max_line_bytes, &mut engine, &mut store) {
+            Ok(count) => lines += count,
+            Err(error) => {
+                eprintln!("logtally: failed to read {}: {error}", path.display());
+                failed = true;
+            }
+        }
+    }
+
+    if let Err(error) = print_exposition(&rules, &store) {
+        if error.kind() != io::ErrorKind::BrokenPipe {
+            eprintln!("logtally: failed to write the metrics: {error}");
+        }
+        return ExitCode::FAILURE;
+    }
+    print_summary(&rules, &store, lines);
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Reads one file to its end through the engine and returns the number of lines read.
+pub fn read_file(
+    path: &Path,
+    max_line_bytes: usize,
+    engine: &mut Engine,
+    store: &mut Store,
+) -> io::Result<u64> {
+    let mut file = File::open(path)?;
+    let mut splitter = LineSplitter::new(max_line_bytes);
+    let mut buffer = vec![0u8; READ_CHUNK_BYTES];
+    let mut emit = |line: &[u8]| engine.apply(line, store);
+
+    loop {
+        let read = match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        splitter.push(&buffer[..read], &mut emit);
+    }
+    splitter.finish(&mut emit);
+
+    let stats = splitter.stats();
+    if stats.truncated_lines > 0 {
+        eprintln!(
+            "logtally: {}: cut {} line(s) longer than {max_line_bytes} bytes",
+            path.display(),
+            stats.truncated_lines
+        );
+    }
+    if stats.nul_bytes > 0 {
+        eprintln!(
+            "logtally: {}: skipped {} NUL byte(s)",
+            path.display(),
+            stats.nul_bytes
+        );
+    }
+    Ok(stats.lines)
+}
+
+fn print_exposition(rules: &RuleSet, store: &Store) -> io::Result<()> {
+    let mut families: Vec<_> = rules.families.iter().zip(&store.families).collect();
+    let mut text = String::with_capacity(64 * 1024);
+    exposition::encode(&mut text, &mut families);
+    let mut stdout = io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()
+}
+
+/// Reports lines no rule matched and values skipped, once per rule file and metric.
+fn print_summary(rules: &RuleSet, store: &Store, lines: u64) {
+    for (file, unmatched) in rules.files.iter().zip(&store.unmatched) {
+        if *unmatched > 0 {
+            eprintln!(
+                "logtally: {}: {unmatched} of {lines} line(s) did not match the [parse] regex",
+                file.path.display()
+            );
+        }
+    }
+    for (name, counts) in rules.metrics.iter().zip(&store.skipped) {
+        for (reason, count) in SkipReason::ALL.iter().zip(counts) {
+            if *count > 0 {
+                eprintln!(
+                    "logtally: metric {name}: skipped {count} update(s), value {}",
+                    reason.as_str()
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! logtally turns proxy access logs into Prometheus metrics.
+//!
+//! Data flows through one module per stage:
+//!
+//! ```text
+//! files ──> tail ──> lines ──> engine (rules) ──> metrics ──> exposition ──> http
+//! ```
+//!
+//! - [`tail`] finds files by glob and follows them across rotation.
+//! - [`lines`] splits the bytes read into complete lines.
+//! - [`rules`] loads rule files; [`engine`] applies them to each line.
+//! - [`metrics`] keeps the series; [`exposition`] writes them in the Prometheus text format.
+//! - [`http`] serves the exposition; [`commands`] wires the stages for each subcommand.
+
+pub mod cli;
+pub mod commands;
+pub mod decimal;
+pub mod engine;
+pub mod exposition;
+pub mod lines;
+pub mod metrics;
+pub mod rules;

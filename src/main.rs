@@ -1,0 +1,14 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use logtally::cli::{Cli, Command};
+use logtally::commands;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match &cli.command {
+        Command::Run(args) => commands::run::run(args),
+        Command::Once(args) => commands::once::run(args),
+        Command::Check(args) => commands::check::run(args),
+    }
+}

@@ -1,0 +1,243 @@
+//! The series store: metric values keyed by their exact label values.
+//!
+//! It sits between the rule engine, which records updates into it, and exposition, which reads
+//! it. Each family keeps a hash map from a series key to its value. A key is the label values
+//! in label order, each followed by the byte `0xFF`. Label values are valid UTF-8 by the time
+//! they reach the store, and `0xFF` never occurs in UTF-8, so two different label sets always
+//! have different keys: `["ab", "c"]` and `["a", "bc"]` stay two series.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hashbrown::HashMap;
+
+use crate::decimal::{Decimal, Sum};
+use crate::rules::{FamilyDef, MetricKind, RuleSet};
+
+/// Ends each label value inside a series key.
+pub const KEY_SEPARATOR: u8 = 0xFF;
+
+/// Why a metric update was skipped; each reason is counted per metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The value field was `-`, the usual mark for "no value" in access logs.
+    Dash,
+    /// The value field was empty or its group did not take part in the match.
+    Empty,
+    /// The value field was not a number, or scaling it overflowed.
+    Invalid,
+    /// A counter's value was negative, which would make the counter go down.
+    Negative,
+}
+
+impl SkipReason {
+    /// Every reason, in the order used for counting.
+    pub const ALL: [SkipReason; 4] = [
+        SkipReason::Dash,
+        SkipReason::Empty,
+        SkipReason::Invalid,
+        SkipReason::Negative,
+    ];
+
+    /// The value of the `reason` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Dash => "dash",
+            SkipReason::Empty => "empty",
+            SkipReason::Invalid => "invalid",
+            SkipReason::Negative => "negative",
+        }
+    }
+}
+
+/// Orders gauge updates, so that the latest value wins when shards are merged.
+static GAUGE_CLOCK: AtomicU64 = AtomicU64::new(0);
+
+/// The value of one series.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Series {
+    Counter(Sum),
+    Gauge { value: Decimal, stamp: u64 },
+    Histogram(Histogram),
+}
+
+/// A histogram's state. `counts` holds one count per bucket, not cumulative, with the `+Inf`
+/// bucket last; exposition makes them cumulative.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Histogram {
+    pub counts: Box<[u64]>,
+    pub sum: Sum,
+    pub count: u64,
+}
+
+impl Histogram {
+    fn new(bucket_count: usize) -> Histogram {
+        Histogram {
+            counts: vec![0; bucket_count + 1].into(),
+            sum: Sum::default(),
+            count: 0,
+        }
+    }
+
+    /// Records one observation in the first bucket whose upper bound is at least `value`.
+    fn observe(&mut self, bounds: &[f64], value: Decimal) {
+        let float = value.to_f64();
+        let bucket = bounds.partition_point(|bound| *bound < float);
+        self.counts[bucket] += 1;
+        self.sum.add(value);
+        self.count += 1;
+    }
+}
+
+impl Series {
+    fn new(family: &FamilyDef) -> Series {
+        match family.kind {
+            MetricKind::Counter => Series::Counter(Sum::default()),
+            MetricKind::Gauge => Series::Gauge {
+                value: Decimal::ZERO,
+                stamp: 0,
+            },
+            MetricKind::Histogram => Series::Histogram(Histogram::new(family.buckets.len())),
+        }
+    }
+
+    fn record(&mut self, family: &FamilyDef, value: Option<Decimal>) {
+        match (self, value) {
+            (Series::Counter(sum), None) => sum.add_one(),
+            (Series::Counter(sum), Some(value)) => sum.add(value),
+            (
+                Series::Gauge {
+                    value: current,
+                    stamp,
+                },
+                Some(value),
+            ) => {
+                *current = value;
+                *stamp = GAUGE_CLOCK.fetch_add(1, Ordering::Relaxed) + 1;
+            }
+            (Series::Histogram(histogram), Some(value)) => {
+                histogram.observe(&family.buckets, value)
+            }
+            // Rules guarantee a value for gauges and histograms.
+            (Series::Gauge { .. } | Series::Histogram(_), None) => {}
+        }
+    }
+}
+
+/// The series of one family.
+#[derive(Debug, Clone, Default)]
+pub struct FamilySeries {
+    pub series: HashMap<Box<[u8]>, Series>,
+}
+
+/// All metric values of one rule set, plus the rule engine's own counts.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// Series per family, indexed like [`RuleSet::families`].
+    pub families: Vec<FamilySeries>,
+    /// Lines that no rule file matched, per rule file.
+    pub unmatched: Vec<u64>,
+    /// Skipped updates per metric id and [`SkipReason`].
+    pub skipped: Vec<[u64; SkipReason::ALL.len()]>,
+}
+
+impl Store {
+    /// Creates a store for `rules`. Metrics without labels start with their one series at zero,
+    /// as client libraries do, so `rate()` works from the first scrape; gauges start empty,
+    /// since they have no value before their first line.
+    pub fn new(rules: &RuleSet) -> Store {
+        let families = rules
+            .families
+            .iter()
+            .map(|family| {
+                let mut series = FamilySeries::default();
+                if family.label_names.is_empty() && family.kind != MetricKind::Gauge {
+                    series.series.insert(Box::default(), Series::new(family));
+                }
+                series
+            })
+            .collect();
+        Store {
+            families,
+            unmatched: vec![0; rules.files.len()],
+            skipped: vec![[0; SkipReason::ALL.len()]; rules.metrics.len()],
+        }
+    }
+
+    /// Records an update of one series: adds to a counter (one when `value` is `None`), sets a
+    /// gauge, or observes a histogram value. Allocates only for a series seen the first time.
+    #[inline]
+    pub fn record(&mut self, rules: &RuleSet, family: usize, key: &[u8], value: Option<Decimal>) {
+        let definition = &rules.families[family];
+        let series = &mut self.families[family].series;
+        match series.get_mut(key) {
+            Some(existing) => existing.record(definition, value),
+            None => {
+                let mut created = Series::new(definition);
+                created.record(definition, value);
+                series.insert(key.into(), created);
+            }
+        }
+    }
+
+    /// Counts an update skipped for `reason`.
+    pub fn skip(&mut self, metric: usize, reason: SkipReason) {
+        self.skipped[metric][reason as usize] += 1;
+    }
+}
+
+/// Splits a series key into its label values.
+pub fn label_values(key: &[u8]) -> impl Iterator<Item = &str> {
+    key.split(|byte| *byte == KEY_SEPARATOR)
+        .take(key.iter().filter(|byte| **byte == KEY_SEPARATOR).count())
+        .map(|value| std::str::from_utf8(value).unwrap_or("\u{FFFD}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn family(kind: MetricKind, buckets: &[f64]) -> FamilyDef {
+        FamilyDef {
+            name: "m".into(),
+            help: "h".into(),
+            kind,
+            label_names: vec!["a".into()],
+            buckets: buckets.to_vec(),
+        }
+    }
+
+    #[test]
+    fn histogram_bounds_are_inclusive() {
+        let definition = family(MetricKind::Histogram, &[0.01, 0.1, 1.0]);
+        let mut series = Series::new(&definition);
+        for text in ["0", "0.01", "0.05", "0.1", "1", "7"] {
+            series.record(&definition, Decimal::parse(text.as_bytes()));
+        }
+        let Series::Histogram(histogram) = series else {
+            panic!("not a histogram")
+        };
+        assert_eq!(&*histogram.counts, &[2, 2, 1, 1]);
+        assert_eq!(histogram.count, 6);
+        assert_eq!(histogram.sum.to_string(), "8.16");
+    }
+
+    #[test]
+    fn label_values_split_keys() {
+        let key = b"ab\xFFc\xFF";
+        assert_eq!(label_values(key).collect::<Vec<_>>(), ["ab", "c"]);
+        assert_eq!(label_values(b"\xFF").collect::<Vec<_>>(), [""]);
+        assert_eq!(label_values(b"").count(), 0);
+    }
+
+    #[test]
+    fn gauge_keeps_last_value() {
+        let definition = family(MetricKind::Gauge, &[]);
+        let mut series = Series::new(&definition);
+        series.record(&definition, Decimal::parse(b"5"));
+        series.record(&definition, Decimal::parse(b"2"));
+        let Series::Gauge { value, .. } = series else {
+            panic!("not a gauge")
+        };
+        assert_eq!(value.to_string(), "2");
+    }
+}

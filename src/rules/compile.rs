@@ -1,0 +1,508 @@
+//! Turns parsed rule files into a [`RuleSet`], checking everything that can be checked at load.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+
+use regex::bytes::{Regex, RegexBuilder};
+use toml::Spanned;
+
+use super::names::{check_label_name, check_metric_name};
+use super::schema::{LabelsSpec, MetricSpec, RuleFileSpec};
+use super::{DEFAULT_BUCKETS, FamilyDef, LoadError, MetricKind, MetricRule, RuleFile, RuleSet};
+use crate::decimal::Decimal;
+
+/// Collects rule files one by one, then checks metric families across all of them.
+#[derive(Default)]
+pub struct Builder {
+    rules: RuleSet,
+    /// Where each family was first defined, as `FILE:LINE:COLUMN`, for clash messages.
+    family_sites: Vec<String>,
+    errors: Vec<LoadError>,
+}
+
+/// One file being compiled: its path and source, for error positions.
+struct FileContext<'a> {
+    path: &'a Path,
+    source: &'a str,
+    errors: Vec<LoadError>,
+}
+
+impl FileContext<'_> {
+    fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
+        self.errors
+            .push(LoadError::at(self.path, self.source, span, message));
+    }
+
+    fn site(&self, span: Range<usize>) -> String {
+        let position = super::Position::of_offset(self.source, span.start);
+        format!(
+            "{}:{}:{}",
+            self.path.display(),
+            position.line,
+            position.column
+        )
+    }
+}
+
+impl Builder {
+    /// Parses and checks one rule file; its errors are kept for [`Builder::finish`].
+    pub fn add_file(&mut self, path: &Path, source: &str) {
+        let mut context = FileContext {
+            path,
+            source,
+            errors: Vec::new(),
+        };
+        let spec = match toml::from_str::<RuleFileSpec>(source) {
+            Ok(spec) => spec,
+            Err(error) => {
+                let span = error.span().unwrap_or(0..0);
+                context.error(span, toml_message(&error));
+                self.errors.append(&mut context.errors);
+                return;
+            }
+        };
+
+        let regex = compile_regex(&mut context, &spec.parse.get_ref().regex);
+        if let Some(regex) = regex {
+            let metrics = self.add_metrics(&mut context, &regex, spec.metrics);
+            if context.errors.is_empty() {
+                self.rules.files.push(RuleFile {
+                    path: path.to_path_buf(),
+                    regex,
+                    metrics,
+                });
+            }
+        }
+        self.errors.append(&mut context.errors);
+    }
+
+    /// Returns the rule set and every error found in any file.
+    pub fn finish(self) -> (RuleSet, Vec<LoadError>) {
+        (self.rules, self.errors)
+    }
+
+    fn add_metrics(
+        &mut self,
+        context: &mut FileContext,
+        regex: &Regex,
+        specs: Vec<Spanned<MetricSpec>>,
+    ) -> Vec<MetricRule> {
+        let groups: HashMap<&str, usize> = regex
+            .capture_names()
+            .enumerate()
+            .filter_map(|(index, name)| Some((name?, index)))
+            .collect();
+        let mut seen: HashMap<String, String> = HashMap::new();
+        let mut metrics = Vec::new();
+
+        for spec in specs {
+            let span = spec.span();
+            let spec = spec.into_inner();
+            let name = spec.name.get_ref().clone();
+            if let Some(first) = seen.get(&name) {
+                let message = format!("metric {name:?} is already defined in this file at {first}");
+                context.error(spec.name.span(), message);
+                continue;
+            }
+            seen.insert(name, context.site(spec.name.span()));
+
+            if let Some(metric) = self.add_metric(context, &groups, span, spec) {
+                metrics.push(metric);
+            }
+        }
+        metrics
+    }
+
+    fn add_metric(
+        &mut self,
+        context: &mut FileContext,
+        groups: &HashMap<&str, usize>,
+        span: Range<usize>,
+        spec: MetricSpec,
+    ) -> Option<MetricRule> {
+        let errors_before = context.errors.len();
+        let kind = parse_kind(context, &spec.kind);
+        let name = spec.name.get_ref();
+        if let Some(kind) = kind
+            && let Err(message) = check_metric_name(name, kind)
+        {
+            context.error(spec.name.span(), message);
+        }
+
+        let (label_names, label_groups) = resolve_labels(context, groups, spec.labels.as_ref());
+        let value_group = spec
+            .value
+            .as_ref()
+            .and_then(|value| resolve_field(context, groups, value));
+        let scale = spec
+            .scale
+            .as_ref()
+            .and_then(|scale| check_scale(context, scale, kind));
+        let buckets = kind.and_then(|kind| check_buckets(context, &spec, kind));
+        if let Some(kind) = kind {
+            check_value_present(context, &spec, kind, span);
+        }
+
+        if context.errors.len() > errors_before {
+            return None;
+        }
+        let family = FamilyDef {
+            name: name.clone(),
+            help: spec.help.get_ref().clone(),
+            kind: kind?,
+            label_names,
+            buckets: buckets.unwrap_or_default(),
+        };
+        let family = self.add_family(context, family, spec.name.span())?;
+        let id = self.rules.metrics.len();
+        self.rules.metrics.push(name.clone());
+        Some(MetricRule {
+            family,
+            id,
+            label_groups,
+            value_group,
+            scale,
+        })
+    }
+
+    /// Returns the index of the family, adding it if new. Two rules may define one family only
+    /// with the same type, help, label names and buckets.
+    fn add_family(
+        &mut self,
+        context: &mut FileContext,
+        family: FamilyDef,
+        span: Range<usize>,
+    ) -> Option<usize> {
+        let existing = self
+            .rules
+            .families
+            .iter()
+            .position(|known| known.name == family.name);
+        let Some(index) = existing else {
+            self.rules.families.push(family);
+            self.family_sites.push(context.site(span));
+            return Some(self.rules.families.len() - 1);
+        };
+
+        let known = &self.rules.families[index];
+        if *known == family {
+            return Some(index);
+        }
+        let difference = family_difference(known, &family);
+        let message = format!(
+            "metric {:?} is also defined at {} with a different {difference}; one metric \
+             name needs one definition",
+            family.name, self.family_sites[index]
+        );
+        context.error(span, message);
+        None
+    }
+}
+
+fn family_difference(known: &FamilyDef, new: &FamilyDef) -> &'static str {
+    if known.kind != new.kind {
+        "type"
+    } else if known.label_names != new.label_names {
+        "label list"
+    } else if known.buckets != new.buckets {
+        "bucket list"
+    } else {
+        "help text"
+    }
+}
+
+/// Removes the position and source excerpt that `toml` appends, since the error names them.
+fn toml_message(error: &toml::de::Error) -> String {
+    let message = error.message().trim();
+    let message = message.strip_suffix('.').unwrap_or(message);
+    match message {
+        "" => "invalid TOML".to_owned(),
+        text if text.contains("missing field") => format!("{text} in this table"),
+        text => text.to_owned(),
+    }
+}
+
+fn parse_kind(context: &mut FileContext, kind: &Spanned<String>) -> Option<MetricKind> {
+    match kind.get_ref().as_str() {
+        "counter" => Some(MetricKind::Counter),
+        "gauge" => Some(MetricKind::Gauge),
+        "histogram" => Some(MetricKind::Histogram),
+        other => {
+            let message = format!(
+                "unknown metric type {other:?}; expected \"counter\", \"gauge\" or \"histogram\""
+            );
+            context.error(kind.span(), message);
+            None
+        }
+    }
+}
+
+/// Compiles the `[parse]` regex, reporting a syntax error at its place inside the pattern
+/// where the pattern is written as a literal string.
+///
+/// Log lines are bytes and need not be valid UTF-8, so Unicode mode is off by default: `.`,
+/// `\S` and `[^"]` match single bytes, and `\d`, `\w`, `\s` are ASCII classes. With Unicode
+/// mode on, one invalid byte in a user agent would make the whole line fail to match. A
+/// pattern can turn it on for a part with `(?u:...)`.
+fn compile_regex(context: &mut FileContext, pattern: &Spanned<String>) -> Option<Regex> {
+    let mut checker = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build();
+    if let Err(error) = checker.parse(pattern.get_ref()) {
+        let (offset, kind) = match &error {
+            regex_syntax::Error::Parse(error) => {
+                (error.span().start.offset, error.kind().to_string())
+            }
+            regex_syntax::Error::Translate(error) => {
+                (error.span().start.offset, error.kind().to_string())
+            }
+            other => (0, other.to_string()),
+        };
+        let span = pattern_offset(context.source, pattern, offset);
+        context.error(span, format!("invalid regex: {kind}"));
+        return None;
+    }
+
+    match RegexBuilder::new(pattern.get_ref()).unicode(false).build() {
+        Ok(regex) => Some(regex),
+        Err(error) => {
+            context.error(pattern.span(), format!("invalid regex: {error}"));
+            None
+        }
+    }
+}
+
+/// Maps an offset inside a pattern to the file. Literal strings ('...' and '''...''') hold the
+/// pattern verbatim; for other strings, whose escapes shift offsets, the string's start is used.
+fn pattern_offset(source: &str, pattern: &Spanned<String>, offset: usize) -> Range<usize> {
+    let span = pattern.span();
+    let token = &source[span.clone()];
+    let opening = if token.starts_with("'''\r\n") {
+        5
+    } else if token.starts_with("'''\n") {
+        4
+    } else if token.starts_with("'''") {
+        3
+    } else if token.starts_with('\'') {
+        1
+    } else {
+        return span;
+    };
+
+    let content = &token[opening..];
+    if content.starts_with(pattern.get_ref().as_str()) {
+        let start = span.start + opening + offset;
+        start..start + 1
+    } else {
+        span
+    }
+}
+
+fn resolve_labels(
+    context: &mut FileContext,
+    groups: &HashMap<&str, usize>,
+    labels: Option<&Spanned<LabelsSpec>>,
+) -> (Vec<String>, Vec<usize>) {
+    let mut names = Vec::new();
+    let mut indices = Vec::new();
+    let Some(labels) = labels else {
+        return (names, indices);
+    };
+
+    for label in &labels.get_ref().0 {
+        let name = label.label.get_ref();
+        if let Err(message) = check_label_name(name) {
+            context.error(label.label.span(), message);
+            continue;
+        }
+        if names.contains(name) {
+            context.error(
+                label.label.span(),
+                format!("label {name:?} is listed twice"),
+            );
+            continue;
+        }
+        if let Some(index) = resolve_field(context, groups, &label.field) {
+            names.push(name.clone());
+            indices.push(index);
+        }
+    }
+    (names, indices)
+}
+
+/// Finds the capture group of a field, or reports the closest existing name.
+fn resolve_field(
+    context: &mut FileContext,
+    groups: &HashMap<&str, usize>,
+    field: &Spanned<String>,
+) -> Option<usize> {
+    let name = field.get_ref().as_str();
+    if let Some(&index) = groups.get(name) {
+        return Some(index);
+    }
+
+    let mut message = format!("field {name:?} is not a named group of the [parse] regex");
+    match closest_name(name, groups.keys().copied()) {
+        Some(closest) => message.push_str(&format!("; did you mean {closest:?}?")),
+        None if groups.is_empty() => {
+            message.push_str("; the regex defines no fields, so add (?P<name>...) groups")
+        }
+        None => {
+            let mut known: Vec<&str> = groups.keys().copied().collect();
+            known.sort_unstable();
+            message.push_str(&format!("; the fields are {}", known.join(", ")));
+        }
+    }
+    context.error(field.span(), message);
+    None
+}
+
+/// Returns the candidate within a small edit distance of `name`, if there is one.
+fn closest_name<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(1);
+    candidates
+        .map(|candidate| (edit_distance(name, candidate), candidate))
+        .filter(|(distance, _)| *distance <= limit)
+        .min()
+        .map(|(_, candidate)| candidate)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, a_char) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, b_char) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(a_char != *b_char);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+fn check_scale(
+    context: &mut FileContext,
+    scale: &Spanned<f64>,
+    kind: Option<MetricKind>,
+) -> Option<Decimal> {
+    let value = *scale.get_ref();
+    let Some(decimal) = Decimal::from_f64(value).filter(|_| value != 0.0) else {
+        context.error(
+            scale.span(),
+            format!("invalid scale {value}: use a finite, non-zero number"),
+        );
+        return None;
+    };
+    if kind == Some(MetricKind::Counter) && value < 0.0 {
+        let message =
+            format!("invalid scale {value}: a counter only goes up, so use a positive scale");
+        context.error(scale.span(), message);
+        return None;
+    }
+    Some(decimal)
+}
+
+fn check_buckets(
+    context: &mut FileContext,
+    spec: &MetricSpec,
+    kind: MetricKind,
+) -> Option<Vec<f64>> {
+    let Some(buckets) = &spec.buckets else {
+        return (kind == MetricKind::Histogram).then(|| DEFAULT_BUCKETS.to_vec());
+    };
+    if kind != MetricKind::Histogram {
+        context.error(
+            buckets.span(),
+            format!("`buckets` applies only to histograms, not to a {kind}"),
+        );
+        return None;
+    }
+    if buckets.get_ref().is_empty() {
+        context.error(
+            buckets.span(),
+            "`buckets` is empty; list at least one upper bound",
+        );
+        return None;
+    }
+
+    let mut bounds = Vec::new();
+    for bound in buckets.get_ref() {
+        let value = *bound.get_ref();
+        if !value.is_finite() {
+            let message = format!("invalid bucket bound {value}: the +Inf bucket is always added");
+            context.error(bound.span(), message);
+            return None;
+        }
+        if let Some(&previous) = bounds.last()
+            && value <= previous
+        {
+            let message = format!(
+                "bucket bounds must increase: {value} follows {previous}; sort them and remove \
+                 duplicates"
+            );
+            context.error(bound.span(), message);
+            return None;
+        }
+        bounds.push(value);
+    }
+    Some(bounds)
+}
+
+fn check_value_present(
+    context: &mut FileContext,
+    spec: &MetricSpec,
+    kind: MetricKind,
+    span: Range<usize>,
+) {
+    if spec.value.is_some() || kind == MetricKind::Counter {
+        if spec.value.is_none()
+            && let Some(scale) = &spec.scale
+        {
+            context.error(
+                scale.span(),
+                "`scale` needs `value`: there is no value to scale",
+            );
+        }
+        return;
+    }
+    let message = format!("a {kind} needs `value`, the field whose number it records");
+    context.error(span.start..span.start, message);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closest_name_suggests_near_misses() {
+        let names = ["method", "code", "bytes", "duration_ms"];
+        assert_eq!(closest_name("metod", names.into_iter()), Some("method"));
+        assert_eq!(closest_name("duration", names.into_iter()), None);
+        assert_eq!(
+            closest_name("duration_s", names.into_iter()),
+            Some("duration_ms")
+        );
+        assert_eq!(closest_name("status", names.into_iter()), None);
+    }
+
+    #[test]
+    fn edit_distance_counts_edits() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("same", "same"), 0);
+    }
+
+    #[test]
+    fn pattern_offset_points_into_literal_strings() {
+        let source = "regex = '''\n^(a|b\n'''";
+        let pattern = Spanned::new(8..source.len(), "^(a|b\n".to_owned());
+        assert_eq!(pattern_offset(source, &pattern, 1), 13..14);
+
+        let source = "regex = \"^\\\\d(\"";
+        let pattern = Spanned::new(8..source.len(), "^\\d(".to_owned());
+        assert_eq!(pattern_offset(source, &pattern, 3), 8..source.len());
+    }
+}

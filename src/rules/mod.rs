@@ -1,0 +1,172 @@
+//! Rules: the step between lines and metric updates.
+//!
+//! A rule file names a regex whose named groups become fields, and metrics that each matching
+//! line updates. Loading turns the TOML into a [`RuleSet`]: regexes compiled, label and value
+//! fields resolved to capture-group indices, and every metric name assigned to a family shared
+//! across files. A `RuleSet` is immutable, so readers can share it without locks. The per-line
+//! work happens in [`crate::engine`].
+
+mod compile;
+mod error;
+mod names;
+mod schema;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use regex::bytes::Regex;
+
+use crate::decimal::Decimal;
+
+pub use error::{LoadError, LoadErrors, Position};
+pub use names::SELF_PREFIX;
+
+/// The Prometheus client libraries' default histogram buckets, in seconds.
+pub const DEFAULT_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The kind of a metric, as in `type = "counter"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+impl MetricKind {
+    /// The name used in rule files and in `# TYPE` lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Histogram => "histogram",
+        }
+    }
+}
+
+impl fmt::Display for MetricKind {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// A metric family as exported: one name, help text, type and label names, shared by every
+/// rule that defines the same metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FamilyDef {
+    pub name: String,
+    pub help: String,
+    pub kind: MetricKind,
+    pub label_names: Vec<String>,
+    /// Upper bounds of the histogram buckets, strictly increasing, without `+Inf`.
+    pub buckets: Vec<f64>,
+}
+
+/// One `[[metric]]` of a rule file, resolved against its regex.
+#[derive(Debug, Clone)]
+pub struct MetricRule {
+    /// Index into [`RuleSet::families`].
+    pub family: usize,
+    /// Index into [`RuleSet::metrics`], used to count skipped values.
+    pub id: usize,
+    /// Capture-group index for each label, in label order.
+    pub label_groups: Vec<usize>,
+    /// Capture-group index of the value field, if the metric has one.
+    pub value_group: Option<usize>,
+    /// Factor applied to each value before it is recorded.
+    pub scale: Option<Decimal>,
+}
+
+/// A loaded rule file.
+#[derive(Debug, Clone)]
+pub struct RuleFile {
+    pub path: PathBuf,
+    pub regex: Regex,
+    pub metrics: Vec<MetricRule>,
+}
+
+/// All loaded rule files, ready to apply to lines.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    pub files: Vec<RuleFile>,
+    pub families: Vec<FamilyDef>,
+    /// The metric name of each [`MetricRule::id`].
+    pub metrics: Vec<String>,
+}
+
+impl RuleSet {
+    /// Loads rule files. Each path is a rule file or a directory whose `*.toml` files are
+    /// loaded in name order. Every problem found in any file is returned, not only the first.
+    pub fn load(paths: &[PathBuf]) -> Result<RuleSet, LoadErrors> {
+        let mut files = Vec::new();
+        let mut errors = Vec::new();
+        for path in paths {
+            match rule_files_in(path) {
+                Ok(found) => files.extend(found),
+                Err(error) => errors.push(error),
+            }
+        }
+
+        let mut builder = compile::Builder::default();
+        for file in &files {
+            match std::fs::read_to_string(file) {
+                Ok(source) => builder.add_file(file, &source),
+                Err(error) => errors.push(LoadError::whole_file(
+                    file,
+                    format!("failed to read: {error}"),
+                )),
+            }
+        }
+
+        let (rules, compile_errors) = builder.finish();
+        errors.extend(compile_errors);
+        if errors.is_empty() {
+            Ok(rules)
+        } else {
+            Err(LoadErrors(errors))
+        }
+    }
+
+    /// Loads rules from TOML text, as if read from `path`. Used by tests and tools that hold
+    /// the text already.
+    pub fn from_source(path: &Path, source: &str) -> Result<RuleSet, LoadErrors> {
+        let mut builder = compile::Builder::default();
+        builder.add_file(path, source);
+        let (rules, errors) = builder.finish();
+        if errors.is_empty() {
+            Ok(rules)
+        } else {
+            Err(LoadErrors(errors))
+        }
+    }
+}
+
+/// Expands a `--rules` path into rule files: the file itself, or a directory's `*.toml` files.
+fn rule_files_in(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let metadata = std::fs::metadata(path)
+        .map_err(|error| LoadError::whole_file(path, format!("failed to read: {error}")))?;
+    if !metadata.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+
+    let entries = std::fs::read_dir(path)
+        .map_err(|error| LoadError::whole_file(path, format!("failed to list: {error}")))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|file| {
+            file.extension()
+                .is_some_and(|extension| extension == "toml")
+        })
+        .filter(|file| file.is_file())
+        .collect();
+    files.sort();
+
+    if files.is_empty() {
+        return Err(LoadError::whole_file(
+            path,
+            "no *.toml rule files in this directory",
+        ));
+    }
+    Ok(files)
+}

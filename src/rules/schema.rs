@@ -1,0 +1,137 @@
+//! The rule file as written: serde structures that mirror the TOML keys one to one.
+//!
+//! Every value that a later check may reject is wrapped in [`Spanned`], so the error can name
+//! its line and column. Unknown keys are rejected by serde itself.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
+use toml::Spanned;
+
+/// A whole rule file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFileSpec {
+    /// How each line is split into fields.
+    pub parse: Spanned<ParseSpec>,
+    /// The metrics that matching lines update, in file order.
+    #[serde(default, rename = "metric")]
+    pub metrics: Vec<Spanned<MetricSpec>>,
+}
+
+/// The `[parse]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParseSpec {
+    /// A regex whose named groups become fields.
+    pub regex: Spanned<String>,
+}
+
+/// One `[[metric]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricSpec {
+    pub name: Spanned<String>,
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    pub help: Spanned<String>,
+    #[serde(default)]
+    pub labels: Option<Spanned<LabelsSpec>>,
+    pub value: Option<Spanned<String>>,
+    pub scale: Option<Spanned<f64>>,
+    pub buckets: Option<Spanned<Vec<Spanned<f64>>>>,
+}
+
+/// The `labels` key: a list whose entries are field names or `{ label = "field" }` tables, or
+/// one table of `label = "field"` pairs. Order is kept, because it is the order of the output.
+#[derive(Debug, Default)]
+pub struct LabelsSpec(pub Vec<LabelSpec>);
+
+/// One label and the field its value comes from.
+#[derive(Debug)]
+pub struct LabelSpec {
+    pub label: Spanned<String>,
+    pub field: Spanned<String>,
+}
+
+impl<'de> Deserialize<'de> for LabelsSpec {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LabelsVisitor)
+    }
+}
+
+struct LabelsVisitor;
+
+impl<'de> Visitor<'de> for LabelsVisitor {
+    type Value = LabelsSpec;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a list of field names or { label = \"field\" } tables")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<LabelsSpec, A::Error> {
+        let mut labels = Vec::new();
+        while let Some(entry) = seq.next_element::<Spanned<LabelEntry>>()? {
+            labels.extend(LabelEntry::into_labels(entry));
+        }
+        Ok(LabelsSpec(labels))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<LabelsSpec, A::Error> {
+        Ok(LabelsSpec(read_renames(map)?))
+    }
+}
+
+/// One entry of a `labels` list: a field name, or a table renaming one or more fields.
+enum LabelEntry {
+    Field(String),
+    Renames(Vec<LabelSpec>),
+}
+
+impl LabelEntry {
+    /// Resolves the entry into labels; a bare field name takes the span of the whole entry.
+    fn into_labels(entry: Spanned<LabelEntry>) -> Vec<LabelSpec> {
+        let span = entry.span();
+        match entry.into_inner() {
+            LabelEntry::Field(name) => vec![LabelSpec {
+                label: Spanned::new(span.clone(), name.clone()),
+                field: Spanned::new(span, name),
+            }],
+            LabelEntry::Renames(labels) => labels,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for LabelEntry {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LabelEntryVisitor)
+    }
+}
+
+struct LabelEntryVisitor;
+
+impl<'de> Visitor<'de> for LabelEntryVisitor {
+    type Value = LabelEntry;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a field name or a { label = \"field\" } table")
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<LabelEntry, E> {
+        Ok(LabelEntry::Field(value.to_owned()))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<LabelEntry, A::Error> {
+        Ok(LabelEntry::Renames(read_renames(map)?))
+    }
+}
+
+fn read_renames<'de, A: MapAccess<'de>>(mut map: A) -> Result<Vec<LabelSpec>, A::Error> {
+    let mut labels = Vec::new();
+    while let Some(label) = map.next_key::<Spanned<String>>()? {
+        let field = map.next_value::<Spanned<String>>()?;
+        labels.push(LabelSpec { label, field });
+    }
+    Ok(labels)
+}
