@@ -9,6 +9,9 @@
 
 use memchr::memchr;
 
+/// Receives one complete line, without its terminator.
+pub type Emit<'a> = dyn FnMut(&[u8]) + 'a;
+
 /// Default cap on the length of one line, in bytes.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1024 * 1024;
 
@@ -78,7 +81,7 @@ impl LineSplitter {
     }
 
     /// Feeds a chunk and calls `emit` once per complete line, without its terminator.
-    pub fn push(&mut self, mut chunk: &[u8], emit: &mut dyn FnMut(&[u8])) {
+    pub fn push(&mut self, mut chunk: &[u8], emit: &mut Emit) {
         while let Some(newline) = memchr(b'\n', chunk) {
             let (head, rest) = (&chunk[..newline], &chunk[newline + 1..]);
             if self.partial_bytes == 0 && !self.skip_current {
@@ -102,7 +105,7 @@ impl LineSplitter {
 
     /// Hands out the unfinished line as a last line, for a reader that has reached the real
     /// end of its input (a whole file read once, not a file still being written).
-    pub fn finish(&mut self, emit: &mut dyn FnMut(&[u8])) {
+    pub fn finish(&mut self, emit: &mut Emit) {
         if self.partial_bytes > 0 && !self.skip_current {
             let line = std::mem::take(&mut self.pending);
             self.emit_line(&line, emit);
@@ -136,7 +139,7 @@ impl LineSplitter {
         }
     }
 
-    fn emit_line(&mut self, line: &[u8], emit: &mut dyn FnMut(&[u8])) {
+    fn emit_line(&mut self, line: &[u8], emit: &mut Emit) {
         let without_nul = trim_leading_nul(line);
         let dropped = line.len() - without_nul.len();
         if dropped > 0 {

@@ -1,0 +1,175 @@
+//! The HTTP server: the last stage, serving the exposition to Prometheus.
+//!
+//! Serves the telemetry path (default `/metrics`), `/healthz` and a landing page at `/`.
+//! Every other path answers 404, and methods other than GET and HEAD answer 405. The server
+//! knows nothing of rules or files: it calls a [`Scrape`] function for the body.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tracing::{debug, info, warn};
+
+use crate::exposition::CONTENT_TYPE as EXPOSITION_CONTENT_TYPE;
+
+/// Time a client has to send its request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Largest request header section accepted, in bytes.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Produces the exposition text for one scrape.
+pub type Scrape = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// What the server serves, and where.
+#[derive(Clone)]
+pub struct Site {
+    pub telemetry_path: String,
+    pub scrape: Scrape,
+}
+
+/// Resolves a listen address. `:PORT` means every interface; it tries the IPv6 wildcard first
+/// (which also accepts IPv4 on Linux) and falls back to IPv4 where IPv6 is unavailable.
+pub async fn bind(address: &str) -> io::Result<TcpListener> {
+    if let Some(port) = address.strip_prefix(':') {
+        let port: u16 = port.parse().map_err(|_| invalid_address(address))?;
+        return match TcpListener::bind(SocketAddr::from(([0u16; 8], port))).await {
+            Ok(listener) => Ok(listener),
+            Err(_) => TcpListener::bind(SocketAddr::from(([0u8; 4], port))).await,
+        };
+    }
+    let addresses: Vec<SocketAddr> = address
+        .to_socket_addrs()
+        .map_err(|_| invalid_address(address))?
+        .collect();
+    TcpListener::bind(addresses.as_slice()).await
+}
+
+fn invalid_address(address: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("invalid listen address {address:?}: expected HOST:PORT or :PORT"),
+    )
+}
+
+/// Accepts connections until `shutdown` completes.
+pub async fn serve(listener: TcpListener, site: Site, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(connection) => connection,
+            Err(error) => {
+                warn!(%error, "Failed to accept a connection.");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+
+        let site = site.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let site = site.clone();
+                async move { Ok::<_, Infallible>(respond(&site, &request)) }
+            });
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .max_buf_size(MAX_HEADER_BYTES.max(8192))
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(error) = connection.await {
+                debug!(%peer, %error, "Connection ended with an error.");
+            }
+        });
+    }
+}
+
+/// Logs the address actually bound, which matters when the port was 0.
+pub fn log_listening(listener: &TcpListener, telemetry_path: &str) {
+    if let Ok(address) = listener.local_addr() {
+        info!(%address, telemetry_path, "Listening.");
+    }
+}
+
+fn respond(site: &Site, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        let mut response = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Only GET and HEAD are allowed.\n",
+        );
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+
+    let path = request.uri().path();
+    if path == site.telemetry_path {
+        let body = (site.scrape)();
+        return with_type(
+            Response::new(Full::new(Bytes::from(body))),
+            EXPOSITION_CONTENT_TYPE,
+        );
+    }
+    match path {
+        "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/" => landing_page(&site.telemetry_path),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "Not found. The metrics are at the telemetry path.\n",
+        ),
+    }
+}
+
+fn landing_page(telemetry_path: &str) -> Response<Full<Bytes>> {
+    let escaped = html_escape(telemetry_path);
+    let page = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>logtally</title></head>\n\
+         <body>\n<h1>logtally</h1>\n<p>Metrics from proxy access logs.</p>\n<ul>\n\
+         <li><a href=\"{escaped}\">Metrics</a></li>\n<li><a href=\"/healthz\">Health</a></li>\n\
+         </ul>\n<p>Version {}</p>\n</body>\n</html>\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    with_type(
+        Response::new(Full::new(Bytes::from(page))),
+        "text/html; charset=utf-8",
+    )
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    with_type(response, "text/plain; charset=utf-8")
+}
+
+fn with_type(
+    mut response: Response<Full<Bytes>>,
+    content_type: &'static str,
+) -> Response<Full<Bytes>> {
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

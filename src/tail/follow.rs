@@ -1,0 +1,269 @@
+//! One followed file: an open handle, the read offset, and the checks that notice truncation.
+//!
+//! The handle, not the path, is what gets read. After a rename the handle still reads the
+//! renamed file, so lines the writer adds before it reopens its log are not lost. The
+//! [`super::Tailer`] decides when a handle is retired; this module only reads and checks.
+
+use std::fs::{File, Metadata};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::lines::{Emit, LineSplitter};
+
+/// Bytes at the start of a file compared to notice that it was truncated and rewritten past
+/// the old offset between two looks (copytruncate followed by fast writes).
+const FINGERPRINT_BYTES: usize = 64;
+
+/// Device and inode: which file a handle reads, whatever its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileId {
+    pub device: u64,
+    pub inode: u64,
+}
+
+impl FileId {
+    pub fn of(metadata: &Metadata) -> FileId {
+        FileId {
+            device: metadata.dev(),
+            inode: metadata.ino(),
+        }
+    }
+}
+
+/// Calls its argument once per line of one read.
+pub type Feed<'a> = dyn FnMut(&mut Emit) + 'a;
+
+/// Receives the complete lines read from a file.
+pub trait LineSink {
+    /// Processes the lines of one read from the file found under `path`. `feed` calls its
+    /// argument once per line; a sink takes its locks around `feed`, not per line.
+    fn lines(&mut self, path: &Path, feed: &mut Feed);
+
+    /// Notes that the file found under `path` is now followed, before any of its lines.
+    fn followed(&mut self, _path: &Path) {}
+}
+
+/// What one call to [`FollowedFile::read_available`] saw.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReadOutcome {
+    pub bytes: u64,
+    /// The file was shorter than the offset, or its first bytes changed: it was truncated.
+    pub truncated: bool,
+    /// The read stopped at its byte budget with more data left.
+    pub more: bool,
+}
+
+/// A file being read.
+#[derive(Debug)]
+pub struct FollowedFile {
+    /// The name the file was found under; metrics and logs use it.
+    pub path: PathBuf,
+    /// The path with symlinks resolved, which is where file events for it come from.
+    pub real_path: PathBuf,
+    pub id: FileId,
+    file: File,
+    /// Bytes read so far. Only moves forward, except back to 0 on truncation.
+    pub offset: u64,
+    pub splitter: LineSplitter,
+    /// The file's first bytes, as last read; empty until the file has data.
+    fingerprint: Vec<u8>,
+    /// When the path stopped naming this file, if it has; the file is then drained and closed.
+    pub retired_at: Option<Instant>,
+    /// When data was last read.
+    pub last_data_at: Instant,
+}
+
+impl FollowedFile {
+    /// Opens `path`; reading starts at its end when `at_end`, else at its start.
+    pub fn open(path: &Path, at_end: bool, max_line_bytes: usize) -> io::Result<FollowedFile> {
+        let file = File::open(path)?;
+        let metadata = file.metadata()?;
+        let mut followed = FollowedFile {
+            path: path.to_path_buf(),
+            real_path: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+            id: FileId::of(&metadata),
+            file,
+            offset: 0,
+            splitter: LineSplitter::new(max_line_bytes),
+            fingerprint: Vec::new(),
+            retired_at: None,
+            last_data_at: Instant::now(),
+        };
+        if at_end && metadata.len() > 0 {
+            followed.offset = metadata.len();
+            followed.refresh_fingerprint()?;
+            if !followed.byte_before_offset_is_newline()? {
+                followed.splitter.skip_to_next_line();
+            }
+        }
+        Ok(followed)
+    }
+
+    /// Metadata of the open handle (not of whatever the path names now).
+    pub fn metadata(&self) -> io::Result<Metadata> {
+        self.file.metadata()
+    }
+
+    /// Reads from the offset to the end of the file, or up to `budget` bytes, handing complete
+    /// lines to `sink`. Truncation is detected first and restarts reading at offset 0.
+    pub fn read_available(
+        &mut self,
+        buffer: &mut [u8],
+        budget: u64,
+        sink: &mut dyn LineSink,
+    ) -> io::Result<ReadOutcome> {
+        let mut outcome = ReadOutcome {
+            truncated: self.check_truncation()?,
+            ..Default::default()
+        };
+
+        while outcome.bytes < budget {
+            let read = match self.file.read_at(buffer, self.offset) {
+                Ok(0) => break,
+                Ok(read) => read,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(error),
+            };
+            let chunk = &buffer[..read];
+            let splitter = &mut self.splitter;
+            sink.lines(&self.path, &mut |emit| splitter.push(chunk, emit));
+            self.offset += read as u64;
+            outcome.bytes += read as u64;
+        }
+
+        if outcome.bytes > 0 {
+            self.last_data_at = Instant::now();
+            if self.fingerprint.len() < FINGERPRINT_BYTES {
+                self.refresh_fingerprint()?;
+            }
+        }
+        outcome.more = outcome.bytes >= budget;
+        Ok(outcome)
+    }
+
+    /// Returns true, and rewinds to offset 0, when the file is shorter than the offset or no
+    /// longer starts with the bytes it started with.
+    fn check_truncation(&mut self) -> io::Result<bool> {
+        let size = self.file.metadata()?.len();
+        let shrunk = size < self.offset;
+        let rewritten = !shrunk && size > self.offset && !self.fingerprint_matches()?;
+        if !shrunk && !rewritten {
+            return Ok(false);
+        }
+        self.offset = 0;
+        self.splitter.reset();
+        self.fingerprint.clear();
+        Ok(true)
+    }
+
+    fn fingerprint_matches(&self) -> io::Result<bool> {
+        if self.fingerprint.is_empty() {
+            return Ok(true);
+        }
+        let mut current = [0u8; FINGERPRINT_BYTES];
+        let read = read_fully_at(&self.file, &mut current[..self.fingerprint.len()], 0)?;
+        Ok(current[..read] == self.fingerprint[..read])
+    }
+
+    fn refresh_fingerprint(&mut self) -> io::Result<()> {
+        let mut first = [0u8; FINGERPRINT_BYTES];
+        let wanted = (self.offset as usize).min(FINGERPRINT_BYTES);
+        let read = read_fully_at(&self.file, &mut first[..wanted], 0)?;
+        self.fingerprint.clear();
+        self.fingerprint.extend_from_slice(&first[..read]);
+        Ok(())
+    }
+
+    fn byte_before_offset_is_newline(&self) -> io::Result<bool> {
+        let mut last = [0u8; 1];
+        let read = read_fully_at(&self.file, &mut last, self.offset - 1)?;
+        Ok(read == 1 && last[0] == b'\n')
+    }
+}
+
+fn read_fully_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match file.read_at(&mut buffer[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Collect(Vec<String>);
+
+    impl LineSink for Collect {
+        fn lines(&mut self, _path: &Path, feed: &mut Feed) {
+            feed(&mut |line| self.0.push(String::from_utf8_lossy(line).into_owned()));
+        }
+    }
+
+    fn append(path: &Path, text: &str) {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+    }
+
+    fn read(followed: &mut FollowedFile, sink: &mut Collect) -> ReadOutcome {
+        let mut buffer = vec![0u8; 8];
+        followed
+            .read_available(&mut buffer, u64::MAX, sink)
+            .unwrap()
+    }
+
+    #[test]
+    fn starts_at_end_after_partial_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        append(&path, "old 1\nold par");
+        let mut followed = FollowedFile::open(&path, true, 1024).unwrap();
+        let mut sink = Collect::default();
+        append(&path, "tial\nnew 1\n");
+        read(&mut followed, &mut sink);
+        assert_eq!(sink.0, ["new 1"]);
+    }
+
+    #[test]
+    fn shrink_restarts_at_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        append(&path, "line 1\nline 2\nline 3\n");
+        let mut followed = FollowedFile::open(&path, false, 1024).unwrap();
+        let mut sink = Collect::default();
+        read(&mut followed, &mut sink);
+        std::fs::write(&path, "line 4\n").unwrap();
+        let outcome = read(&mut followed, &mut sink);
+        assert!(outcome.truncated);
+        assert_eq!(sink.0, ["line 1", "line 2", "line 3", "line 4"]);
+    }
+
+    #[test]
+    fn rewrite_past_offset_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        append(&path, "line 1\nline 2\n");
+        let mut followed = FollowedFile::open(&path, false, 1024).unwrap();
+        let mut sink = Collect::default();
+        read(&mut followed, &mut sink);
+        std::fs::write(&path, "line 3\nline 4\nline 5\n").unwrap();
+        let outcome = read(&mut followed, &mut sink);
+        assert!(outcome.truncated);
+        assert_eq!(sink.0, ["line 1", "line 2", "line 3", "line 4", "line 5"]);
+    }
+}
