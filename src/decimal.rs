@@ -95,6 +95,22 @@ impl Decimal {
         Some(Decimal::new(mantissa as i64, exponent as i16).normalized())
     }
 
+    /// Returns the sum, rounded to eighteen significant digits where it has more.
+    pub fn checked_add(self, other: Decimal) -> Option<Decimal> {
+        let (mut mantissa, exponent) = exact_add(
+            i128::from(self.mantissa),
+            self.exponent,
+            i128::from(other.mantissa),
+            other.exponent,
+        )?;
+        let mut exponent = i32::from(exponent);
+        while mantissa.unsigned_abs() >= 10u128.pow(MAX_DIGITS) {
+            mantissa /= 10;
+            exponent += 1;
+        }
+        Some(Decimal::new(mantissa as i64, exponent as i16).normalized())
+    }
+
     /// Returns true when the number is below zero.
     pub fn is_negative(self) -> bool {
         self.mantissa < 0
@@ -419,6 +435,16 @@ mod tests {
         );
         assert_eq!(parse("700").checked_mul(milli).unwrap().to_f64(), 0.7);
         assert_eq!(parse("2500").checked_mul(milli).unwrap().to_f64(), 2.5);
+    }
+
+    #[test]
+    fn addition_is_exact() {
+        let sum = parse("0.004").checked_add(parse("0.012")).unwrap();
+        assert_eq!(sum, Decimal::new(16, -3));
+        assert_eq!(
+            parse("0.1").checked_add(parse("0.2")).unwrap().to_f64(),
+            0.3
+        );
     }
 
     #[test]

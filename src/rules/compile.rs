@@ -11,6 +11,7 @@ use super::names::{check_label_name, check_metric_name};
 use super::schema::{LabelsSpec, MetricSpec, RuleFileSpec};
 use super::{DEFAULT_BUCKETS, FamilyDef, LoadError, MetricKind, MetricRule, RuleFile, RuleSet};
 use crate::decimal::Decimal;
+use crate::engine::ListMode;
 
 /// Collects rule files one by one, then checks metric families across all of them.
 #[derive(Default)]
@@ -139,6 +140,7 @@ impl Builder {
             .scale
             .as_ref()
             .and_then(|scale| check_scale(context, scale, kind));
+        let list = check_list(context, &spec);
         let buckets = kind.and_then(|kind| check_buckets(context, &spec, kind));
         if let Some(kind) = kind {
             check_value_present(context, &spec, kind, span);
@@ -163,6 +165,7 @@ impl Builder {
             label_groups,
             value_group,
             scale,
+            list,
         })
     }
 
@@ -403,6 +406,27 @@ fn check_scale(
         return None;
     }
     Some(decimal)
+}
+
+fn check_list(context: &mut FileContext, spec: &MetricSpec) -> ListMode {
+    let Some(list) = &spec.list else {
+        return ListMode::default();
+    };
+    if spec.value.is_none() {
+        context.error(
+            list.span(),
+            "`list` needs `value`: there is no value to read a list from",
+        );
+        return ListMode::default();
+    }
+    ListMode::parse(list.get_ref()).unwrap_or_else(|| {
+        let message = format!(
+            "unknown list mode {:?}; expected \"sum\", \"each\", \"first\" or \"last\"",
+            list.get_ref()
+        );
+        context.error(list.span(), message);
+        ListMode::default()
+    })
 }
 
 fn check_buckets(

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use regex::bytes::Regex;
 
 use crate::decimal::Decimal;
+use crate::engine::ListMode;
 
 pub use error::{LoadError, LoadErrors, Position};
 pub use names::SELF_PREFIX;
@@ -76,6 +77,8 @@ pub struct MetricRule {
     pub value_group: Option<usize>,
     /// Factor applied to each value before it is recorded.
     pub scale: Option<Decimal>,
+    /// What a field holding several numbers records.
+    pub list: ListMode,
 }
 
 /// A loaded rule file.

@@ -40,6 +40,7 @@ pub struct MetricSpec {
     pub labels: Option<Spanned<LabelsSpec>>,
     pub value: Option<Spanned<String>>,
     pub scale: Option<Spanned<f64>>,
+    pub list: Option<Spanned<String>>,
     pub buckets: Option<Spanned<Vec<Spanned<f64>>>>,
 }
 

@@ -3,13 +3,16 @@
 //! This is the hot path. Capture locations and the series-key buffer are allocated once per
 //! engine and reused, so a line whose series already exist allocates nothing.
 
+mod value;
+
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use regex::bytes::CaptureLocations;
+pub use value::ListMode;
+use value::read_values;
 
-use crate::decimal::Decimal;
-use crate::metrics::{KEY_SEPARATOR, SkipReason, Store};
+use crate::metrics::{KEY_SEPARATOR, Store};
 use crate::rules::{MetricKind, MetricRule, RuleSet};
 
 /// Applies rules to lines. One engine serves one thread.
@@ -64,22 +67,21 @@ fn update_metric(
     key: &mut Vec<u8>,
     store: &mut Store,
 ) {
-    let value = match metric.value_group {
-        None => None,
-        Some(group) => match read_value(rules, metric, group_bytes(locations, group, line)) {
-            Ok(value) => Some(value),
-            Err(reason) => {
-                store.skip(metric.id, reason);
-                return;
-            }
-        },
-    };
-
     key.clear();
     for &group in &metric.label_groups {
         push_label_value(key, group_bytes(locations, group, line));
     }
-    store.record(rules, metric.family, key, value);
+
+    let Some(group) = metric.value_group else {
+        store.record(rules, metric.family, key, None);
+        return;
+    };
+    let text = group_bytes(locations, group, line);
+    let allow_negative = rules.families[metric.family].kind != MetricKind::Counter;
+    let mut record = |value| store.record(rules, metric.family, key, Some(value));
+    if let Err(reason) = read_values(text, metric.list, metric.scale, allow_negative, &mut record) {
+        store.skip(metric.id, reason);
+    }
 }
 
 /// Returns the bytes a group captured, or nothing if it did not take part in the match.
@@ -88,23 +90,6 @@ fn group_bytes<'a>(locations: &CaptureLocations, group: usize, line: &'a [u8]) -
         Some((start, end)) => &line[start..end],
         None => &[],
     }
-}
-
-/// Parses and scales a value field, or returns why the update is skipped.
-fn read_value(rules: &RuleSet, metric: &MetricRule, text: &[u8]) -> Result<Decimal, SkipReason> {
-    let value = match text {
-        b"" => return Err(SkipReason::Empty),
-        b"-" => return Err(SkipReason::Dash),
-        _ => Decimal::parse(text).ok_or(SkipReason::Invalid)?,
-    };
-    let value = match metric.scale {
-        Some(scale) => value.checked_mul(scale).ok_or(SkipReason::Invalid)?,
-        None => value,
-    };
-    if value.is_negative() && rules.families[metric.family].kind == MetricKind::Counter {
-        return Err(SkipReason::Negative);
-    }
-    Ok(value)
 }
 
 /// Appends a label value to a series key, replacing invalid UTF-8 with U+FFFD so every key,

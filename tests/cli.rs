@@ -1,0 +1,390 @@
+//! The command-line contract: `once`, `check`, `--help` and `--version`, run as a user would.
+
+mod common;
+
+use common::{logtally, stderr, stdout, write_file};
+
+const RULES: &str = r#"
+[parse]
+regex = '''^(?P<method>\S+) (?P<code>\d{3}) (?P<bytes>\d+|-) (?P<duration_ms>\d+)$'''
+
+[[metric]]
+name = "http_requests_total"
+type = "counter"
+help = "Requests seen in the access log."
+labels = ["method", "code"]
+
+[[metric]]
+name = "http_response_bytes_total"
+type = "counter"
+help = "Response body bytes."
+value = "bytes"
+
+[[metric]]
+name = "http_request_duration_seconds"
+type = "histogram"
+help = "Time from the first request byte to the last response byte."
+value = "duration_ms"
+scale = 0.001
+buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.7, 1, 2.5, 5, 10]
+labels = ["method"]
+"#;
+
+const LOG: &str = "GET 200 512 3\nGET 200 100 700\nPOST 201 - 0\nGET 404 0 2500\nnot a request\n";
+
+#[test]
+fn once_prints_exact_exposition() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_file(dir.path(), "rules.toml", RULES);
+    let log = write_file(dir.path(), "access.log", LOG);
+
+    let output = logtally(&[
+        "once",
+        "--rules",
+        rules.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+
+    assert!(output.status.success(), "{}", stderr(&output));
+    let expected = "\
+# HELP http_request_duration_seconds Time from the first request byte to the last response byte.
+# TYPE http_request_duration_seconds histogram
+http_request_duration_seconds_bucket{method=\"GET\",le=\"0.005\"} 1
+http_request_duration_seconds_bucket{method=\"GET\",le=\"0.01\"} 1
+http_request_duration_seconds_bucket{method=\"GET\",le=\"0.025\"} 1
+http_request_duration_seconds_bucket{method=\"GET\",le=\"0.05\"} 1
+http_request_duration_seconds_bucket{method=\"GET\",le=\"0.1\"} 1
+http_request_duration_seconds_bucket{method=\"GET\",le=\"0.25\"} 1
+http_request_duration_seconds_bucket{method=\"GET\",le=\"0.5\"} 1
+http_request_duration_seconds_bucket{method=\"GET\",le=\"0.7\"} 2
+http_request_duration_seconds_bucket{method=\"GET\",le=\"1\"} 2
+http_request_duration_seconds_bucket{method=\"GET\",le=\"2.5\"} 3
+http_request_duration_seconds_bucket{method=\"GET\",le=\"5\"} 3
+http_request_duration_seconds_bucket{method=\"GET\",le=\"10\"} 3
+http_request_duration_seconds_bucket{method=\"GET\",le=\"+Inf\"} 3
+http_request_duration_seconds_sum{method=\"GET\"} 3.203
+http_request_duration_seconds_count{method=\"GET\"} 3
+http_request_duration_seconds_bucket{method=\"POST\",le=\"0.005\"} 1
+http_request_duration_seconds_bucket{method=\"POST\",le=\"0.01\"} 1
+http_request_duration_seconds_bucket{method=\"POST\",le=\"0.025\"} 1
+http_request_duration_seconds_bucket{method=\"POST\",le=\"0.05\"} 1
+http_request_duration_seconds_bucket{method=\"POST\",le=\"0.1\"} 1
+http_request_duration_seconds_bucket{method=\"POST\",le=\"0.25\"} 1
+http_request_duration_seconds_bucket{method=\"POST\",le=\"0.5\"} 1
+http_request_duration_seconds_bucket{method=\"POST\",le=\"0.7\"} 1
+http_request_duration_seconds_bucket{method=\"POST\",le=\"1\"} 1
+http_request_duration_seconds_bucket{method=\"POST\",le=\"2.5\"} 1
+http_request_duration_seconds_bucket{method=\"POST\",le=\"5\"} 1
+http_request_duration_seconds_bucket{method=\"POST\",le=\"10\"} 1
+http_request_duration_seconds_bucket{method=\"POST\",le=\"+Inf\"} 1
+http_request_duration_seconds_sum{method=\"POST\"} 0
+http_request_duration_seconds_count{method=\"POST\"} 1
+# HELP http_requests_total Requests seen in the access log.
+# TYPE http_requests_total counter
+http_requests_total{method=\"GET\",code=\"200\"} 2
+http_requests_total{method=\"GET\",code=\"404\"} 1
+http_requests_total{method=\"POST\",code=\"201\"} 1
+# HELP http_response_bytes_total Response body bytes.
+# TYPE http_response_bytes_total counter
+http_response_bytes_total 612
+";
+    assert_eq!(stdout(&output), expected);
+}
+
+#[test]
+fn once_reports_unmatched_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_file(dir.path(), "rules.toml", RULES);
+    let log = write_file(dir.path(), "access.log", LOG);
+
+    let output = logtally(&[
+        "once",
+        "--rules",
+        rules.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+
+    let expected = format!(
+        "logtally: {}: 1 of 5 line(s) did not match the [parse] regex\n\
+         logtally: metric http_response_bytes_total: skipped 1 update(s), value dash\n",
+        rules.display()
+    );
+    assert_eq!(stderr(&output), expected);
+}
+
+#[test]
+fn once_reads_several_files_and_final_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_file(dir.path(), "rules.toml", RULES);
+    let first = write_file(dir.path(), "a.log", "GET 200 1 1\n");
+    let second = write_file(dir.path(), "b.log", "GET 200 1 1\r\nGET 200 1 1");
+
+    let output = logtally(&[
+        "once",
+        "--rules",
+        rules.to_str().unwrap(),
+        first.to_str().unwrap(),
+        second.to_str().unwrap(),
+    ]);
+
+    assert!(output.status.success());
+    let text = stdout(&output);
+    assert_eq!(
+        common::value(&text, "http_requests_total{method=\"GET\",code=\"200\"}"),
+        "3"
+    );
+    assert_eq!(common::value(&text, "http_response_bytes_total"), "3");
+}
+
+#[test]
+fn once_missing_file_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_file(dir.path(), "rules.toml", RULES);
+    let missing = dir.path().join("missing.log");
+
+    let output = logtally(&[
+        "once",
+        "--rules",
+        rules.to_str().unwrap(),
+        missing.to_str().unwrap(),
+    ]);
+
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "logtally: failed to read {}: No such file or directory (os error 2)\n",
+            missing.display()
+        )
+    );
+}
+
+#[test]
+fn once_accepts_rules_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    write_file(&dir.path().join("rules"), "a.toml", RULES);
+    write_file(&dir.path().join("rules"), "notes.txt", "not a rule file");
+    let log = write_file(dir.path(), "access.log", "PUT 204 0 1\n");
+    let rules = dir.path().join("rules");
+
+    let output = logtally(&[
+        "once",
+        "--rules",
+        rules.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert_eq!(
+        common::value(&text, "http_requests_total{method=\"PUT\",code=\"204\"}"),
+        "1"
+    );
+}
+
+#[test]
+fn check_accepts_valid_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_file(dir.path(), "rules.toml", RULES);
+
+    let output = logtally(&["check", rules.to_str().unwrap()]);
+
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "1 rule file(s), 3 metric(s): ok\n");
+}
+
+/// Each case: rule file text, then the exact error lines `check` must print.
+const BAD_RULES: &[(&str, &str, &str)] = &[
+    (
+        "invalid_toml",
+        "[parse\nregex = 'x'\n",
+        "FILE:1:7: unclosed table, expected `]`",
+    ),
+    (
+        "regex_error",
+        "[parse]\nregex = '^(?P<a>x'\n",
+        "FILE:2:11: invalid regex: unclosed group",
+    ),
+    (
+        "unknown_key",
+        "[parse]\nregex = 'x'\n[[metric]]\nname = \"a_total\"\ntype = \"counter\"\nhelp = \"h\"\ncolour = 1\n",
+        "FILE:7:1: unknown field `colour`, expected one of `name`, `type`, `help`, `labels`, `value`, `scale`, `list`, `buckets`",
+    ),
+    (
+        "missing_help",
+        "[parse]\nregex = 'x'\n[[metric]]\nname = \"a_total\"\ntype = \"counter\"\n",
+        "FILE:3:1: missing field `help` in this table",
+    ),
+    (
+        "counter_without_total",
+        "[parse]\nregex = 'x'\n[[metric]]\nname = \"requests\"\ntype = \"counter\"\nhelp = \"h\"\n",
+        "FILE:4:8: counter name \"requests\" must end in \"_total\" (for example \"requests_total\")",
+    ),
+    (
+        "invalid_metric_name",
+        "[parse]\nregex = 'x'\n[[metric]]\nname = \"http-requests_total\"\ntype = \"counter\"\nhelp = \"h\"\n",
+        "FILE:4:8: invalid metric name \"http-requests_total\": use letters, digits and underscores, not starting with a digit",
+    ),
+    (
+        "invalid_label_name",
+        "[parse]\nregex = '(?P<code>x)'\n[[metric]]\nname = \"a_total\"\ntype = \"counter\"\nhelp = \"h\"\nlabels = [{ \"status-code\" = \"code\" }]\n",
+        "FILE:7:13: invalid label name \"status-code\": use letters, digits and underscores, not starting with a digit",
+    ),
+    (
+        "duplicate_metric",
+        "[parse]\nregex = 'x'\n[[metric]]\nname = \"a_total\"\ntype = \"counter\"\nhelp = \"h\"\n[[metric]]\nname = \"a_total\"\ntype = \"counter\"\nhelp = \"h\"\n",
+        "FILE:8:8: metric \"a_total\" is already defined in this file at FILE:4:8",
+    ),
+    (
+        "unknown_label_field",
+        "[parse]\nregex = '(?P<method>\\S+) (?P<code>\\d+)'\n[[metric]]\nname = \"a_total\"\ntype = \"counter\"\nhelp = \"h\"\nlabels = [\"metod\"]\n",
+        "FILE:7:11: field \"metod\" is not a named group of the [parse] regex; did you mean \"method\"?",
+    ),
+    (
+        "unknown_value_field",
+        "[parse]\nregex = '(?P<method>\\S+) (?P<code>\\d+)'\n[[metric]]\nname = \"a_bytes_total\"\ntype = \"counter\"\nhelp = \"h\"\nvalue = \"bytes\"\n",
+        "FILE:7:9: field \"bytes\" is not a named group of the [parse] regex; the fields are code, method",
+    ),
+    (
+        "unsorted_buckets",
+        "[parse]\nregex = '(?P<ms>\\d+)'\n[[metric]]\nname = \"a_seconds\"\ntype = \"histogram\"\nhelp = \"h\"\nvalue = \"ms\"\nbuckets = [0.1, 0.05]\n",
+        "FILE:8:17: bucket bounds must increase: 0.05 follows 0.1; sort them and remove duplicates",
+    ),
+    (
+        "empty_buckets",
+        "[parse]\nregex = '(?P<ms>\\d+)'\n[[metric]]\nname = \"a_seconds\"\ntype = \"histogram\"\nhelp = \"h\"\nvalue = \"ms\"\nbuckets = []\n",
+        "FILE:8:11: `buckets` is empty; list at least one upper bound",
+    ),
+    (
+        "unknown_type",
+        "[parse]\nregex = 'x'\n[[metric]]\nname = \"a_total\"\ntype = \"summary\"\nhelp = \"h\"\n",
+        "FILE:5:8: unknown metric type \"summary\"; expected \"counter\", \"gauge\" or \"histogram\"",
+    ),
+];
+
+#[test]
+fn check_reports_each_error_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, source, expected) in BAD_RULES {
+        let path = write_file(dir.path(), &format!("{name}.toml"), source);
+        let output = logtally(&["check", path.to_str().unwrap()]);
+
+        assert_eq!(output.status.code(), Some(1), "{name}");
+        let expected = expected.replace("FILE", path.to_str().unwrap());
+        assert_eq!(stderr(&output), format!("{expected}\n"), "{name}");
+    }
+}
+
+#[test]
+fn check_reports_errors_of_all_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = write_file(dir.path(), "a.toml", BAD_RULES[0].1);
+    let second = write_file(dir.path(), "b.toml", BAD_RULES[1].1);
+
+    let output = logtally(&["check", first.to_str().unwrap(), second.to_str().unwrap()]);
+
+    assert_eq!(output.status.code(), Some(1));
+    let lines: Vec<String> = stderr(&output).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with(&format!("{}:1:7: ", first.display())),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with(&format!("{}:2:11: ", second.display())),
+        "{}",
+        lines[1]
+    );
+}
+
+#[test]
+fn check_rejects_clashing_definitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let counter = "[parse]\nregex = '(?P<v>\\d+)'\n[[metric]]\nname = \"shared_total\"\ntype = \"counter\"\nhelp = \"h\"\n";
+    let other = "[parse]\nregex = '(?P<v>\\d+)'\n[[metric]]\nname = \"shared_total\"\ntype = \"counter\"\nhelp = \"h\"\nlabels = [\"v\"]\n";
+    let first = write_file(dir.path(), "a.toml", counter);
+    let second = write_file(dir.path(), "b.toml", other);
+    let same = write_file(dir.path(), "c.toml", counter);
+
+    let clash = logtally(&["check", first.to_str().unwrap(), second.to_str().unwrap()]);
+    let shared = logtally(&["check", first.to_str().unwrap(), same.to_str().unwrap()]);
+
+    assert_eq!(clash.status.code(), Some(1));
+    assert_eq!(
+        stderr(&clash),
+        format!(
+            "{}:4:8: metric \"shared_total\" is also defined at {}:4:8 with a different label \
+             list; one metric name needs one definition\n",
+            second.display(),
+            first.display()
+        )
+    );
+    assert_eq!(shared.status.code(), Some(0), "{}", stderr(&shared));
+}
+
+#[test]
+fn check_missing_file_fails() {
+    let output = logtally(&["check", "/nonexistent/rules.toml"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        "/nonexistent/rules.toml: failed to read: No such file or directory (os error 2)\n"
+    );
+}
+
+#[test]
+fn help_lists_each_command() {
+    let output = logtally(&["--help"]);
+    let text = stdout(&output);
+    assert!(output.status.success());
+    for command in ["run", "once", "check"] {
+        assert!(
+            text.contains(&format!("  {command} ")),
+            "{command} missing from:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn run_help_lists_contract_flags() {
+    let output = logtally(&["run", "--help"]);
+    let text = stdout(&output);
+    assert!(output.status.success());
+    for flag in [
+        "--rules <PATH>",
+        "--logs <GLOB>",
+        "--web.listen-address <HOST:PORT>",
+        "--web.telemetry-path <PATH>",
+        "--positions <FILE>",
+        "--from-start",
+    ] {
+        assert!(text.contains(flag), "{flag} missing from:\n{text}");
+    }
+    assert!(text.contains("[default: :3904]"), "{text}");
+    assert!(text.contains("[default: /metrics]"), "{text}");
+}
+
+#[test]
+fn subcommand_help_works() {
+    for command in ["once", "check"] {
+        let output = logtally(&[command, "--help"]);
+        assert!(output.status.success(), "{command}");
+        let text = stdout(&output);
+        assert!(
+            text.contains(&format!("Usage: logtally {command} ")),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn version_prints_package_version() {
+    let output = logtally(&["--version"]);
+    assert!(output.status.success());
+    assert_eq!(
+        stdout(&output),
+        format!("logtally {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}

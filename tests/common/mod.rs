@@ -1,0 +1,281 @@
+//! Helpers shared by the integration tests: running the built binary, starting the daemon on
+//! a loopback port, scraping it over real HTTP and reading the exposition.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The `logtally` binary built for these tests.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_logtally")
+}
+
+/// The repository root, where `rules/` and `testdata/` are.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `logtally` with `args` from the repository root and waits for it.
+pub fn logtally(args: &[&str]) -> Output {
+    Command::new(binary())
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("running logtally")
+}
+
+/// Standard output of a run as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
+}
+
+/// Standard error of a run as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Parses exposition text into `sample name with labels -> value text`, skipping `#` lines.
+pub fn samples(exposition: &str) -> BTreeMap<String, String> {
+    exposition
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').expect("a sample line has a value");
+            (series.to_owned(), value.to_owned())
+        })
+        .collect()
+}
+
+/// Returns the value of one sample, failing the test with the whole exposition if absent.
+pub fn value(exposition: &str, series: &str) -> String {
+    samples(exposition)
+        .remove(series)
+        .unwrap_or_else(|| panic!("no sample {series} in:\n{exposition}"))
+}
+
+/// A rule file written into a temporary directory.
+pub fn write_file(dir: &Path, name: &str, contents: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).expect("writing a test file");
+    path
+}
+
+/// A running `logtally run`, killed when dropped.
+pub struct Daemon {
+    child: Child,
+    pub address: SocketAddr,
+    /// Standard error lines after the listening line, collected in the background.
+    log_lines: mpsc::Receiver<String>,
+}
+
+impl Daemon {
+    /// Starts `logtally run` with `args`, listening on an ephemeral 127.0.0.1 port.
+    pub fn start(args: &[&str]) -> Daemon {
+        let mut child = Command::new(binary())
+            .arg("run")
+            .args(args)
+            .args([
+                "--web.listen-address",
+                "127.0.0.1:0",
+                "--log.level",
+                "debug",
+            ])
+            .current_dir(root())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting logtally run");
+
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (sender, log_lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+
+        let address = wait_for_address(&log_lines);
+        Daemon {
+            child,
+            address,
+            log_lines,
+        }
+    }
+
+    /// GETs `path` and returns the status code and body.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.address, path)
+    }
+
+    /// Scrapes the telemetry path and returns the body, failing on any status but 200.
+    pub fn scrape(&self) -> String {
+        let (status, body) = self.get("/metrics");
+        assert_eq!(status, 200, "scrape failed: {body}");
+        body
+    }
+
+    /// Scrapes until `series` has `expected` as its value, or fails after `timeout` showing the
+    /// last scrape.
+    pub fn wait_for(&self, series: &str, expected: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let body = self.scrape();
+            if samples(&body).get(series).map(String::as_str) == Some(expected) {
+                return body;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{series} did not reach {expected} within {timeout:?}; last scrape:\n{body}"
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until a log line containing `text` appears, returning it.
+    pub fn wait_for_log(&self, text: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.log_lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => continue,
+                Err(_) => break,
+            }
+        }
+        panic!("no log line containing {text:?} within {timeout:?}");
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("running kill");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for logtally") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "logtally did not exit within 10 s of SIGTERM"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for_address(log_lines: &mpsc::Receiver<String>) -> SocketAddr {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        let Ok(line) = log_lines.recv_timeout(left) else {
+            break;
+        };
+        if let Some(rest) = line.split("address=").nth(1) {
+            let address = rest
+                .split_whitespace()
+                .next()
+                .expect("an address after address=");
+            return address.parse().expect("a socket address");
+        }
+    }
+    panic!("logtally did not log its listening address within 20 s");
+}
+
+/// A plain HTTP/1.1 GET over a new connection; returns the status code and body.
+pub fn http_get(address: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream =
+        TcpStream::connect_timeout(&address, Duration::from_secs(5)).expect("connecting");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("setting a timeout");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .expect("sending the request");
+
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .expect("reading the response");
+    let response = String::from_utf8(response).expect("a UTF-8 response");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a header section");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .expect("a status code")
+        .parse()
+        .expect("a number");
+    (status, decode_chunked(head, body))
+}
+
+fn decode_chunked(head: &str, body: &str) -> String {
+    if !head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return body.to_owned();
+    }
+    let mut decoded = String::new();
+    let mut rest = body;
+    loop {
+        let (size, after) = rest.split_once("\r\n").expect("a chunk size line");
+        let size = usize::from_str_radix(size.trim(), 16).expect("a hex chunk size");
+        if size == 0 {
+            return decoded;
+        }
+        decoded.push_str(&after[..size]);
+        rest = &after[size + 2..];
+    }
+}
+
+/// Appends bytes to a file, creating it if needed, as a log writer would.
+pub fn append(path: &Path, bytes: &[u8]) {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("opening a log for append");
+    file.write_all(bytes).expect("appending to a log");
+}
+
+/// Looks for an executable on `PATH`.
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Returns the program, or `None` after printing `skipped: <reason>` when it is absent and
+/// skipping is allowed. With `LOGTALLY_REQUIRE_PROMETHEUS=1` an absent program fails the test.
+pub fn require_program(name: &str) -> Option<PathBuf> {
+    if let Some(program) = find_program(name) {
+        return Some(program);
+    }
+    let required = std::env::var("LOGTALLY_REQUIRE_PROMETHEUS").is_ok_and(|value| value == "1");
+    assert!(
+        !required,
+        "{name} is not installed, and LOGTALLY_REQUIRE_PROMETHEUS=1 requires it"
+    );
+    println!("skipped: {name} is not installed (Debian package prometheus)");
+    None
+}
