@@ -165,7 +165,8 @@ impl Tailer {
             if rescan {
                 next_rescan = now + self.config.rescan_interval;
             }
-            if rescan || pending.expand {
+            let polled = self.config.poll_interval.is_some();
+            if rescan || pending.expand || (polled && self.any_path_moved()) {
                 self.expand(sink);
             }
             let read_all =
@@ -222,6 +223,20 @@ impl Tailer {
         for path in &expansion.files {
             self.follow(path, at_end, sink);
         }
+    }
+
+    /// Returns true when a followed path now names another file or nothing. Polling uses
+    /// this check, one `stat` per followed file, to see rotations between glob expansions.
+    fn any_path_moved(&self) -> bool {
+        self.files
+            .iter()
+            .filter(|file| file.retired_at.is_none())
+            .any(|file| {
+                std::fs::metadata(&file.path)
+                    .ok()
+                    .map(|meta| FileId::of(&meta))
+                    != Some(file.id)
+            })
     }
 
     fn retire_moved_files(&mut self) {

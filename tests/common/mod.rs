@@ -142,6 +142,14 @@ impl Daemon {
         }
     }
 
+    /// Waits until the daemon follows `path` (its lines-read series exists with no lines), so
+    /// that lines written afterwards are counted even though files present at start are read
+    /// from their end.
+    pub fn wait_following(&self, path: &Path) {
+        let series = format!("logtally_lines_read_total{{path=\"{}\"}}", path.display());
+        self.wait_for(&series, "0", Duration::from_secs(10));
+    }
+
     /// Waits until a log line containing `text` appears, returning it.
     pub fn wait_for_log(&self, text: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
