@@ -1,5 +1,5 @@
 //! logtally's own metrics (`logtally_*`), built at scrape time from the counts the other stages
-//! keep, so the hot path never touches them separately.
+//! keep, so the hot path never updates them separately.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -7,77 +7,160 @@ use std::path::PathBuf;
 use crate::decimal::{Decimal, Sum};
 use crate::metrics::{FamilySeries, KEY_SEPARATOR, Series, SkipReason, Store};
 use crate::rules::{FamilyDef, MetricKind, RuleSet};
+use crate::tail::FileStats;
 
-/// Counts kept by the daemon outside the rule store.
-#[derive(Debug, Default)]
-pub struct TailCounts {
-    /// Lines read per followed path.
-    pub lines_read: BTreeMap<PathBuf, u64>,
+/// One self-metric family with its series.
+pub type OwnFamily = (FamilyDef, FamilySeries);
+
+/// A counter or gauge taken from each followed path's stats.
+struct PerFile {
+    name: &'static str,
+    kind: MetricKind,
+    help: &'static str,
+    value: fn(&FileStats) -> u64,
 }
+
+const PER_FILE: [PerFile; 9] = [
+    PerFile {
+        name: "logtally_lines_read_total",
+        kind: MetricKind::Counter,
+        help: "Lines read from each followed file.",
+        value: |stats| stats.lines,
+    },
+    PerFile {
+        name: "logtally_bytes_read_total",
+        kind: MetricKind::Counter,
+        help: "Bytes read from each followed file.",
+        value: |stats| stats.bytes,
+    },
+    PerFile {
+        name: "logtally_lines_truncated_total",
+        kind: MetricKind::Counter,
+        help: "Lines cut to the maximum line length before matching.",
+        value: |stats| stats.truncated_lines,
+    },
+    PerFile {
+        name: "logtally_nul_bytes_skipped_total",
+        kind: MetricKind::Counter,
+        help: "NUL bytes dropped before lines, as left by copytruncate rotation.",
+        value: |stats| stats.nul_bytes,
+    },
+    PerFile {
+        name: "logtally_file_rotations_total",
+        kind: MetricKind::Counter,
+        help: "Times a followed path started naming another file.",
+        value: |stats| stats.rotations,
+    },
+    PerFile {
+        name: "logtally_file_truncations_total",
+        kind: MetricKind::Counter,
+        help: "Times a followed file got shorter or was rewritten from its start.",
+        value: |stats| stats.truncations,
+    },
+    PerFile {
+        name: "logtally_file_errors_total",
+        kind: MetricKind::Counter,
+        help: "Failed opens and reads of each followed file.",
+        value: |stats| stats.errors,
+    },
+    PerFile {
+        name: "logtally_file_offset_bytes",
+        kind: MetricKind::Gauge,
+        help: "Bytes read so far from the file each path names.",
+        value: |stats| stats.offset,
+    },
+    PerFile {
+        name: "logtally_file_size_bytes",
+        kind: MetricKind::Gauge,
+        help: "Size of the file each path names, when last read; size minus offset is the lag.",
+        value: |stats| stats.size,
+    },
+];
 
 /// Builds the self-metric families.
 pub fn families(
     rules: &RuleSet,
     store: &Store,
-    tail: &TailCounts,
-) -> Vec<(FamilyDef, FamilySeries)> {
-    let lines_read = tail
-        .lines_read
+    files: &BTreeMap<PathBuf, FileStats>,
+) -> Vec<OwnFamily> {
+    let mut families: Vec<OwnFamily> = PER_FILE
         .iter()
-        .map(|(path, count)| (vec![path.to_string_lossy().into_owned()], *count));
-    let unmatched = rules
+        .map(|metric| {
+            let series = files
+                .iter()
+                .map(|(path, stats)| (vec![path_label(path)], (metric.value)(stats)));
+            family(metric.name, metric.kind, metric.help, &["path"], series)
+        })
+        .collect();
+
+    let followed = files.values().filter(|stats| stats.followed).count() as u64;
+    families.push(family(
+        "logtally_files_followed",
+        MetricKind::Gauge,
+        "Files currently followed.",
+        &[],
+        std::iter::once((Vec::new(), followed)),
+    ));
+    families.push(unmatched(rules, store));
+    families.push(skipped(rules, store));
+    families
+}
+
+fn unmatched(rules: &RuleSet, store: &Store) -> OwnFamily {
+    let series = rules
         .files
         .iter()
         .zip(&store.unmatched)
-        .map(|(file, count)| (vec![file.path.to_string_lossy().into_owned()], *count));
-    let skipped = rules
+        .map(|(file, count)| (vec![path_label(&file.path)], *count));
+    family(
+        "logtally_lines_unmatched_total",
+        MetricKind::Counter,
+        "Lines that did not match the [parse] regex of each rule file.",
+        &["rules"],
+        series,
+    )
+}
+
+fn skipped(rules: &RuleSet, store: &Store) -> OwnFamily {
+    let with_values = rules
         .files
         .iter()
         .flat_map(|file| &file.metrics)
-        .filter(|metric| metric.value_group.is_some())
-        .flat_map(|metric| {
-            SkipReason::ALL.iter().map(move |reason| {
-                let count = store.skipped[metric.id][*reason as usize];
-                (
-                    vec![rules.metrics[metric.id].clone(), reason.as_str().to_owned()],
-                    count,
-                )
-            })
-        });
-
-    vec![
-        counter(
-            "logtally_lines_read_total",
-            "Lines read from each followed file.",
-            &["path"],
-            lines_read,
-        ),
-        counter(
-            "logtally_lines_unmatched_total",
-            "Lines that did not match the [parse] regex of each rule file.",
-            &["rules"],
-            unmatched,
-        ),
-        counter(
-            "logtally_values_skipped_total",
-            "Metric updates skipped because the value field was a dash, empty, not a number, \
-             or negative for a counter.",
-            &["metric", "reason"],
-            skipped,
-        ),
-    ]
+        .filter(|metric| metric.value_group.is_some());
+    let series = with_values.flat_map(|metric| {
+        SkipReason::ALL.iter().map(move |reason| {
+            let count = store.skipped[metric.id][*reason as usize];
+            (
+                vec![rules.metrics[metric.id].clone(), reason.as_str().to_owned()],
+                count,
+            )
+        })
+    });
+    family(
+        "logtally_values_skipped_total",
+        MetricKind::Counter,
+        "Metric updates skipped because the value field was a dash, empty, not a number, or \
+         negative for a counter.",
+        &["metric", "reason"],
+        series,
+    )
 }
 
-fn counter(
+fn path_label(path: &std::path::Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+fn family(
     name: &str,
+    kind: MetricKind,
     help: &str,
     labels: &[&str],
     series: impl Iterator<Item = (Vec<String>, u64)>,
-) -> (FamilyDef, FamilySeries) {
+) -> OwnFamily {
     let definition = FamilyDef {
         name: name.to_owned(),
         help: help.to_owned(),
-        kind: MetricKind::Counter,
+        kind,
         label_names: labels.iter().map(|label| (*label).to_owned()).collect(),
         buckets: Vec::new(),
     };
@@ -88,16 +171,31 @@ fn counter(
             key.extend_from_slice(value.as_bytes());
             key.push(KEY_SEPARATOR);
         }
-        let mut sum = Sum::default();
-        sum.add(Decimal::new(count as i64, 0));
-        // Two paths that differ only in invalid UTF-8 share a label value; add them up.
-        let entry = family
-            .series
-            .entry(key.into())
-            .or_insert(Series::Counter(Sum::default()));
-        if let Series::Counter(total) = entry {
-            total.add_sum(sum);
-        }
+        add(&mut family, key, kind, count);
     }
     (definition, family)
+}
+
+/// Adds a count to a series. Two paths that differ only in invalid UTF-8 get one label value,
+/// and their counts add up.
+fn add(family: &mut FamilySeries, key: Vec<u8>, kind: MetricKind, count: u64) {
+    let value = Decimal::new(i64::try_from(count).unwrap_or(i64::MAX), 0);
+    let entry = family.series.entry(key.into());
+    match kind {
+        MetricKind::Gauge => {
+            let series = entry.or_insert(Series::Gauge {
+                value: Decimal::ZERO,
+                stamp: 0,
+            });
+            if let Series::Gauge { value: current, .. } = series {
+                *current = current.checked_add(value).unwrap_or(value);
+            }
+        }
+        _ => {
+            let series = entry.or_insert(Series::Counter(Sum::default()));
+            if let Series::Counter(total) = series {
+                total.add(value);
+            }
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! `logtally run`: the daemon that follows logs and serves their metrics.
 //!
-//! Two threads share one [`State`] behind a mutex. The tailer thread reads files, applies the
+//! Two threads share one [`Store`] behind a mutex. The tailer thread reads files, applies the
 //! rules and records updates, taking the lock once per read (up to 256 KiB of lines), never
 //! per line. The main thread runs the HTTP server on a single-threaded tokio runtime and takes
 //! the lock for each scrape.
@@ -18,14 +18,8 @@ use crate::exposition;
 use crate::http::{self, Site};
 use crate::metrics::Store;
 use crate::rules::RuleSet;
-use crate::self_metrics::{self, TailCounts};
-use crate::tail::{Feed, LineSink, TailConfig, Tailer};
-
-/// Everything a scrape reads.
-struct State {
-    store: Store,
-    tail: TailCounts,
-}
+use crate::self_metrics;
+use crate::tail::{Feed, LineSink, TailConfig, TailStats, Tailer};
 
 /// Runs the daemon until SIGINT or SIGTERM.
 pub fn run(args: &RunArgs) -> ExitCode {
@@ -83,14 +77,12 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
     };
 
-    let state = Arc::new(Mutex::new(State {
-        store: Store::new(&rules),
-        tail: TailCounts::default(),
-    }));
+    let store = Arc::new(Mutex::new(Store::new(&rules)));
+    let tail_stats = tailer.stats();
     let stopper = tailer.stopper();
     let mut sink = EngineSink {
         engine: Engine::new(rules.clone()),
-        state: state.clone(),
+        store: store.clone(),
     };
     let tail_thread = thread::Builder::new()
         .name("tailer".into())
@@ -99,7 +91,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
 
     let site = Site {
         telemetry_path: args.telemetry_path.clone(),
-        scrape: scrape_fn(rules, state),
+        scrape: scrape_fn(rules, store, tail_stats),
     };
     runtime.block_on(async {
         http::log_listening(&listener, &site.telemetry_path);
@@ -118,40 +110,22 @@ pub fn run(args: &RunArgs) -> ExitCode {
 /// Applies rules to the lines the tailer reads.
 struct EngineSink {
     engine: Engine,
-    state: Arc<Mutex<State>>,
+    store: Arc<Mutex<Store>>,
 }
 
 impl LineSink for EngineSink {
-    fn lines(&mut self, path: &Path, feed: &mut Feed) {
-        let mut state = lock(&self.state);
-        let State { store, tail } = &mut *state;
-        let mut count = 0u64;
-        feed(&mut |line| {
-            self.engine.apply(line, store);
-            count += 1;
-        });
-        add_lines(tail, path, count);
-    }
-
-    fn followed(&mut self, path: &Path) {
-        add_lines(&mut lock(&self.state).tail, path, 0);
+    fn lines(&mut self, _path: &Path, feed: &mut Feed) {
+        let mut store = lock(&self.store);
+        feed(&mut |line| self.engine.apply(line, &mut store));
     }
 }
 
-fn add_lines(tail: &mut TailCounts, path: &Path, count: u64) {
-    match tail.lines_read.get_mut(path) {
-        Some(total) => *total += count,
-        None => {
-            tail.lines_read.insert(path.to_path_buf(), count);
-        }
-    }
-}
-
-fn scrape_fn(rules: Arc<RuleSet>, state: Arc<Mutex<State>>) -> http::Scrape {
+fn scrape_fn(rules: Arc<RuleSet>, store: Arc<Mutex<Store>>, tail: TailStats) -> http::Scrape {
     Arc::new(move || {
-        let state = lock(&state);
-        let own = self_metrics::families(&rules, &state.store, &state.tail);
-        let mut families: Vec<_> = rules.families.iter().zip(&state.store.families).collect();
+        let files = tail.lock().clone();
+        let store = lock(&store);
+        let own = self_metrics::families(&rules, &store, &files);
+        let mut families: Vec<_> = rules.families.iter().zip(&store.families).collect();
         families.extend(own.iter().map(|(definition, series)| (definition, series)));
         let mut text = String::with_capacity(64 * 1024);
         exposition::encode(&mut text, &mut families);
@@ -159,10 +133,10 @@ fn scrape_fn(rules: Arc<RuleSet>, state: Arc<Mutex<State>>) -> http::Scrape {
     })
 }
 
-/// Locks the shared state. A panic while holding the lock leaves counts that are still valid
+/// Locks the store. A panic while the lock was held leaves counts that are still valid
 /// numbers, so a poisoned lock is used as it is.
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    state
+fn lock(store: &Mutex<Store>) -> MutexGuard<'_, Store> {
+    store
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

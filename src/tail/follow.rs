@@ -10,7 +10,8 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::lines::{Emit, LineSplitter};
+use super::stats::FileStats;
+use crate::lines::{Emit, LineSplitter, SplitStats};
 
 /// Bytes at the start of a file compared to notice that it was truncated and rewritten past
 /// the old offset between two looks (copytruncate followed by fast writes).
@@ -40,9 +41,6 @@ pub trait LineSink {
     /// Processes the lines of one read from the file found under `path`. `feed` calls its
     /// argument once per line; a sink takes its locks around `feed`, not per line.
     fn lines(&mut self, path: &Path, feed: &mut Feed);
-
-    /// Notes that the file found under `path` is now followed, before any of its lines.
-    fn followed(&mut self, _path: &Path) {}
 }
 
 /// What one call to [`FollowedFile::read_available`] saw.
@@ -73,6 +71,12 @@ pub struct FollowedFile {
     pub retired_at: Option<Instant>,
     /// When data was last read.
     pub last_data_at: Instant,
+    /// True after a failed read, until a read succeeds; the failure is logged once.
+    pub failing: bool,
+    /// Counts not yet published, beyond what the splitter counts.
+    unpublished: FileStats,
+    /// The splitter's counts as of the last publication.
+    published_split: SplitStats,
 }
 
 impl FollowedFile {
@@ -90,6 +94,9 @@ impl FollowedFile {
             fingerprint: Vec::new(),
             retired_at: None,
             last_data_at: Instant::now(),
+            failing: false,
+            unpublished: FileStats::default(),
+            published_split: SplitStats::default(),
         };
         if at_end && metadata.len() > 0 {
             followed.offset = metadata.len();
@@ -133,6 +140,8 @@ impl FollowedFile {
             outcome.bytes += read as u64;
         }
 
+        self.unpublished.bytes += outcome.bytes;
+        self.unpublished.truncations += u64::from(outcome.truncated);
         if outcome.bytes > 0 {
             self.last_data_at = Instant::now();
             if self.fingerprint.len() < FINGERPRINT_BYTES {
@@ -141,6 +150,32 @@ impl FollowedFile {
         }
         outcome.more = outcome.bytes >= budget;
         Ok(outcome)
+    }
+
+    /// Counts a failed read, to be published with the other counts.
+    pub fn count_error(&mut self) {
+        self.unpublished.errors += 1;
+    }
+
+    /// Adds the counts since the last call to `stats`, and sets its offset and size.
+    pub fn publish(&mut self, stats: &mut FileStats) {
+        let split = self.splitter.stats();
+        stats.lines += split.lines - self.published_split.lines;
+        stats.truncated_lines += split.truncated_lines - self.published_split.truncated_lines;
+        stats.nul_bytes += split.nul_bytes - self.published_split.nul_bytes;
+        self.published_split = split;
+
+        let unpublished = std::mem::take(&mut self.unpublished);
+        stats.bytes += unpublished.bytes;
+        stats.truncations += unpublished.truncations;
+        stats.errors += unpublished.errors;
+        if self.retired_at.is_none() {
+            stats.offset = self.offset;
+            stats.size = self
+                .file
+                .metadata()
+                .map_or(stats.size, |metadata| metadata.len());
+        }
     }
 
     /// Returns true, and rewinds to offset 0, when the file is shorter than the offset or no

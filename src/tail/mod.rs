@@ -19,6 +19,7 @@
 
 mod discover;
 mod follow;
+mod stats;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
@@ -32,6 +33,7 @@ use tracing::{debug, info, warn};
 
 pub use discover::{Expansion, Glob, expand_all};
 pub use follow::{Feed, FileId, FollowedFile, LineSink, ReadOutcome};
+pub use stats::{FileStats, TailStats};
 
 /// How long a retired handle stays open without new data before it is closed.
 pub const ROTATE_WAIT: Duration = Duration::from_secs(5);
@@ -97,6 +99,7 @@ pub struct Tailer {
     wakes: Receiver<Wake>,
     buffer: Vec<u8>,
     first_expansion_done: bool,
+    stats: TailStats,
 }
 
 /// What the events since the last look ask for.
@@ -133,12 +136,18 @@ impl Tailer {
             wakes,
             buffer: vec![0; READ_CHUNK_BYTES],
             first_expansion_done: false,
+            stats: TailStats::default(),
         })
     }
 
     /// Returns a handle that stops [`Tailer::run`].
     pub fn stopper(&self) -> Stopper {
         Stopper(self.wake_sender.clone())
+    }
+
+    /// The per-path counts this tailer publishes.
+    pub fn stats(&self) -> TailStats {
+        self.stats.clone()
     }
 
     /// Files currently open.
@@ -148,7 +157,7 @@ impl Tailer {
 
     /// Follows files until stopped, handing lines to `sink`.
     pub fn run(&mut self, sink: &mut dyn LineSink) {
-        self.expand(sink);
+        self.expand();
         let mut more = self.read_files(sink, None);
         let mut next_rescan = Instant::now() + self.config.rescan_interval;
 
@@ -167,7 +176,7 @@ impl Tailer {
             }
             let polled = self.config.poll_interval.is_some();
             if rescan || pending.expand || (polled && self.any_path_moved()) {
-                self.expand(sink);
+                self.expand();
             }
             let read_all =
                 rescan || pending.read_all || more || self.config.poll_interval.is_some();
@@ -212,7 +221,7 @@ impl Tailer {
 
     /// Expands the globs, starts following new files and retires files whose path now names
     /// another file or nothing.
-    fn expand(&mut self, sink: &mut dyn LineSink) {
+    fn expand(&mut self) {
         let expansion = expand_all(&self.globs);
         self.watch(&expansion.directories);
 
@@ -221,7 +230,7 @@ impl Tailer {
         self.retire_moved_files();
 
         for path in &expansion.files {
-            self.follow(path, at_end, sink);
+            self.follow(path, at_end);
         }
     }
 
@@ -252,12 +261,16 @@ impl Tailer {
             if current != Some(file.id) {
                 info!(path = %file.path.display(), "File was rotated; reading the old file to its end.");
                 file.retired_at = Some(now);
+                self.stats.update(&file.path, |stats| {
+                    stats.rotations += 1;
+                    stats.followed = false;
+                });
             }
         }
     }
 
     /// Starts following `path` unless the file behind it is already followed.
-    fn follow(&mut self, path: &Path, at_end: bool, sink: &mut dyn LineSink) {
+    fn follow(&mut self, path: &Path, at_end: bool) {
         let Ok(metadata) = std::fs::metadata(path) else {
             return;
         };
@@ -277,6 +290,8 @@ impl Tailer {
             Err(error) => {
                 if self.failed.insert(path.to_path_buf(), error.kind()) != Some(error.kind()) {
                     warn!(path = %path.display(), %error, "Failed to open log file; will retry.");
+                    self.stats
+                        .update(&path.to_path_buf(), |stats| stats.errors += 1);
                 }
                 return;
             }
@@ -288,7 +303,7 @@ impl Tailer {
         } else {
             info!(path = %path.display(), offset = file.offset, "Following file.");
         }
-        sink.followed(path);
+        self.stats.update(&file.path, |stats| stats.followed = true);
         self.files.push(file);
     }
 
@@ -332,17 +347,35 @@ impl Tailer {
             }
             match file.read_available(&mut self.buffer, READ_BUDGET_BYTES, sink) {
                 Ok(outcome) => {
+                    if std::mem::take(&mut file.failing) {
+                        info!(path = %file.path.display(), "Reading log file works again.");
+                    }
                     if outcome.truncated {
                         info!(path = %file.path.display(), "File was truncated; reading it from its start.");
                     }
                     more |= outcome.more;
                 }
                 Err(error) => {
-                    warn!(path = %file.path.display(), %error, "Failed to read log file.");
+                    if !std::mem::replace(&mut file.failing, true) {
+                        warn!(path = %file.path.display(), %error, "Failed to read log file; will retry.");
+                    }
+                    file.count_error();
                 }
             }
         }
+        self.publish();
         more
+    }
+
+    /// Moves every open file's new counts into the shared stats, under one lock.
+    fn publish(&mut self) {
+        let mut stats = self.stats.lock();
+        for file in &mut self.files {
+            match stats.get_mut(&file.path) {
+                Some(entry) => file.publish(entry),
+                None => file.publish(stats.entry(file.path.clone()).or_default()),
+            }
+        }
     }
 
     /// Closes retired handles that are read to their end and will get no more data.

@@ -1,0 +1,54 @@
+//! Per-file counts that the tailer publishes for self-metrics and, later, a status page.
+//!
+//! Counts are kept per path, the name a file was found under, so they continue across
+//! rotations: the lines of `access.log` before and after a rotation add up in one series.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Counts for one followed path.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FileStats {
+    pub lines: u64,
+    pub bytes: u64,
+    /// Lines cut to the maximum line length.
+    pub truncated_lines: u64,
+    /// NUL bytes dropped before lines.
+    pub nul_bytes: u64,
+    /// Times the path started naming another file.
+    pub rotations: u64,
+    /// Times the file got shorter or was rewritten from its start.
+    pub truncations: u64,
+    /// Failed opens and reads.
+    pub errors: u64,
+    /// Bytes read in the file the path names now.
+    pub offset: u64,
+    /// Size of that file when last read.
+    pub size: u64,
+    /// True while a handle on the path's current file is open.
+    pub followed: bool,
+}
+
+/// Counts for every path seen, shared between the tailer and scrapes.
+#[derive(Debug, Default, Clone)]
+pub struct TailStats(Arc<Mutex<BTreeMap<PathBuf, FileStats>>>);
+
+impl TailStats {
+    /// Locks the counts. A panic while the lock was held leaves valid numbers behind, so a
+    /// poisoned lock is used as it is.
+    pub fn lock(&self) -> MutexGuard<'_, BTreeMap<PathBuf, FileStats>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Applies `update` to the counts of `path`, creating them if needed.
+    pub fn update(&self, path: &PathBuf, update: impl FnOnce(&mut FileStats)) {
+        let mut stats = self.lock();
+        match stats.get_mut(path) {
+            Some(entry) => update(entry),
+            None => update(stats.entry(path.clone()).or_default()),
+        }
+    }
+}
