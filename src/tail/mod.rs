@@ -95,6 +95,8 @@ pub struct Tailer {
     failed: HashMap<PathBuf, io::ErrorKind>,
     watcher: Option<RecommendedWatcher>,
     watched: HashSet<PathBuf>,
+    /// Directories whose watch failed, so each failure is logged once.
+    unwatchable: HashSet<PathBuf>,
     wake_sender: Sender<Wake>,
     wakes: Receiver<Wake>,
     buffer: Vec<u8>,
@@ -132,6 +134,7 @@ impl Tailer {
             failed: HashMap::new(),
             watcher,
             watched: HashSet::new(),
+            unwatchable: HashSet::new(),
             wake_sender,
             wakes,
             buffer: vec![0; READ_CHUNK_BYTES],
@@ -158,6 +161,11 @@ impl Tailer {
     /// Follows files until stopped, handing lines to `sink`.
     pub fn run(&mut self, sink: &mut dyn LineSink) {
         self.expand();
+        info!(
+            files = self.files.len(),
+            globs = self.globs.len(),
+            "Initial glob expansion done."
+        );
         let mut more = self.read_files(sink, None);
         let mut next_rescan = Instant::now() + self.config.rescan_interval;
 
@@ -175,11 +183,12 @@ impl Tailer {
                 next_rescan = now + self.config.rescan_interval;
             }
             let polled = self.config.poll_interval.is_some();
-            if rescan || pending.expand || (polled && self.any_path_moved()) {
+            let expand = rescan || pending.expand || (polled && self.any_path_moved());
+            if expand {
                 self.expand();
             }
-            let read_all =
-                rescan || pending.read_all || more || self.config.poll_interval.is_some();
+            // Files found by an expansion have no events of their own yet, so all are read.
+            let read_all = expand || pending.read_all || more || polled;
             let only = (!read_all).then_some(&pending.paths);
             more = self.read_files(sink, only);
             self.close_drained();
@@ -222,8 +231,17 @@ impl Tailer {
     /// Expands the globs, starts following new files and retires files whose path now names
     /// another file or nothing.
     fn expand(&mut self) {
-        let expansion = expand_all(&self.globs);
-        self.watch(&expansion.directories);
+        self.forget_removed_directories();
+        let mut expansion = expand_all(&self.globs);
+        // Files created in a new directory before its watch was added raise no event, so a
+        // walk that added watches is repeated. The bound only guards against a tree that keeps
+        // growing; the rescan timer covers what is left.
+        for _ in 0..4 {
+            if !self.watch(&expansion.directories) {
+                break;
+            }
+            expansion = expand_all(&self.globs);
+        }
 
         let at_end = !self.first_expansion_done && !self.config.from_start;
         self.first_expansion_done = true;
@@ -315,10 +333,12 @@ impl Tailer {
         (metadata.len() >= closed.offset).then_some(closed)
     }
 
-    fn watch(&mut self, directories: &[PathBuf]) {
+    /// Adds watches for directories not yet watched; returns true if it added any.
+    fn watch(&mut self, directories: &[PathBuf]) -> bool {
         let Some(watcher) = &mut self.watcher else {
-            return;
+            return false;
         };
+        let mut added = false;
         for directory in directories {
             if self.watched.contains(directory) {
                 continue;
@@ -327,11 +347,32 @@ impl Tailer {
                 Ok(()) => {
                     debug!(directory = %directory.display(), "Watching directory.");
                     self.watched.insert(directory.clone());
+                    added = true;
                 }
                 Err(error) => {
-                    warn!(directory = %directory.display(), %error, "Failed to watch directory; relying on rescans.")
+                    if self.unwatchable.insert(directory.clone()) {
+                        warn!(directory = %directory.display(), %error, "Failed to watch directory; relying on rescans.");
+                    }
                 }
             }
+        }
+        added
+    }
+
+    /// Forgets watches on directories that no longer exist, so a directory created again
+    /// under the same name is watched again.
+    fn forget_removed_directories(&mut self) {
+        let removed: Vec<PathBuf> = self
+            .watched
+            .iter()
+            .filter(|directory| !directory.is_dir())
+            .cloned()
+            .collect();
+        for directory in removed {
+            if let Some(watcher) = &mut self.watcher {
+                let _ = watcher.unwatch(&directory);
+            }
+            self.watched.remove(&directory);
         }
     }
 

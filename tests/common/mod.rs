@@ -71,8 +71,11 @@ pub fn write_file(dir: &Path, name: &str, contents: &str) -> PathBuf {
 pub struct Daemon {
     child: Child,
     pub address: SocketAddr,
+    telemetry_path: String,
     /// Standard error lines after the listening line, collected in the background.
     log_lines: mpsc::Receiver<String>,
+    /// Standard error lines up to the listening line.
+    early_lines: Vec<String>,
 }
 
 impl Daemon {
@@ -104,11 +107,19 @@ impl Daemon {
             }
         });
 
-        let address = wait_for_address(&log_lines);
+        let mut early_lines = Vec::new();
+        let address = wait_for_address(&log_lines, &mut early_lines);
+        let telemetry_path = args
+            .iter()
+            .position(|arg| *arg == "--web.telemetry-path")
+            .map_or("/metrics", |index| args[index + 1])
+            .to_owned();
         Daemon {
             child,
             address,
+            telemetry_path,
             log_lines,
+            early_lines,
         }
     }
 
@@ -119,7 +130,7 @@ impl Daemon {
 
     /// Scrapes the telemetry path and returns the body, failing on any status but 200.
     pub fn scrape(&self) -> String {
-        let (status, body) = self.get("/metrics");
+        let (status, body) = self.get(&self.telemetry_path);
         assert_eq!(status, 200, "scrape failed: {body}");
         body
     }
@@ -152,6 +163,9 @@ impl Daemon {
 
     /// Waits until a log line containing `text` appears, returning it.
     pub fn wait_for_log(&self, text: &str, timeout: Duration) -> String {
+        if let Some(line) = self.early_lines.iter().find(|line| line.contains(text)) {
+            return line.clone();
+        }
         let deadline = Instant::now() + timeout;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.log_lines.recv_timeout(left) {
@@ -191,12 +205,13 @@ impl Drop for Daemon {
     }
 }
 
-fn wait_for_address(log_lines: &mpsc::Receiver<String>) -> SocketAddr {
+fn wait_for_address(log_lines: &mpsc::Receiver<String>, seen: &mut Vec<String>) -> SocketAddr {
     let deadline = Instant::now() + Duration::from_secs(20);
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
         let Ok(line) = log_lines.recv_timeout(left) else {
             break;
         };
+        seen.push(line.clone());
         if let Some(rest) = line.split("address=").nth(1) {
             let address = rest
                 .split_whitespace()

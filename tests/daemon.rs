@@ -1,0 +1,362 @@
+//! `logtally run` over real files and real HTTP on 127.0.0.1: following, start positions, bad
+//! input, the served paths and shutdown.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Daemon, append, samples, stderr, stdout, value, write_file};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+const RULES: &str = r#"
+[parse]
+regex = '''^(?P<method>\S+) (?P<code>\d{3}) (?P<bytes>\S+) (?P<duration_ms>\S+)$'''
+
+[[metric]]
+name = "http_requests_total"
+type = "counter"
+help = "Requests seen in the access log."
+labels = ["method", { status = "code" }]
+
+[[metric]]
+name = "http_response_bytes_total"
+type = "counter"
+help = "Response body bytes."
+value = "bytes"
+
+[[metric]]
+name = "http_request_duration_seconds"
+type = "histogram"
+help = "Time from the first request byte to the last response byte."
+value = "duration_ms"
+scale = 0.001
+buckets = [0.005, 0.01, 0.1, 1]
+labels = ["method"]
+
+[[metric]]
+name = "http_last_response_size_bytes"
+type = "gauge"
+help = "Size of the last response."
+value = "bytes"
+"#;
+
+const GET_200: &str = "http_requests_total{method=\"GET\",status=\"200\"}";
+
+fn lines_read(path: &Path) -> String {
+    format!("logtally_lines_read_total{{path=\"{}\"}}", path.display())
+}
+
+fn unmatched(rules: &Path) -> String {
+    format!(
+        "logtally_lines_unmatched_total{{rules=\"{}\"}}",
+        rules.display()
+    )
+}
+
+/// A temporary directory with the rule file and an empty `access.log`, and a daemon on it.
+fn start(extra: &[&str]) -> (tempfile::TempDir, Daemon) {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_file(dir.path(), "rules.toml", RULES);
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, b"").unwrap();
+    let glob = format!("{}/*.log", dir.path().display());
+    let mut args = vec!["--rules", rules.to_str().unwrap(), "--logs", &glob];
+    args.extend(extra);
+    let daemon = Daemon::start(&args);
+    daemon.wait_following(&log);
+    (dir, daemon)
+}
+
+#[test]
+fn appended_lines_scraped_exactly() {
+    let (dir, daemon) = start(&[]);
+    let log = dir.path().join("access.log");
+
+    append(&log, b"GET 200 100 3\nGET 200 250 40\nPOST 500 0 1200\n");
+
+    let body = daemon.wait_for(&lines_read(&log), "3", WAIT);
+    let all = samples(&body);
+    assert_eq!(all[GET_200], "2");
+    assert_eq!(
+        all["http_requests_total{method=\"POST\",status=\"500\"}"],
+        "1"
+    );
+    assert_eq!(all["http_response_bytes_total"], "350");
+    assert_eq!(all["http_last_response_size_bytes"], "0");
+    assert_eq!(
+        all["http_request_duration_seconds_bucket{method=\"GET\",le=\"0.005\"}"],
+        "1"
+    );
+    assert_eq!(
+        all["http_request_duration_seconds_bucket{method=\"GET\",le=\"0.1\"}"],
+        "2"
+    );
+    assert_eq!(
+        all["http_request_duration_seconds_sum{method=\"GET\"}"],
+        "0.043"
+    );
+    assert_eq!(
+        all["http_request_duration_seconds_bucket{method=\"POST\",le=\"1\"}"],
+        "0"
+    );
+    assert_eq!(
+        all["http_request_duration_seconds_bucket{method=\"POST\",le=\"+Inf\"}"],
+        "1"
+    );
+    assert_eq!(
+        all["http_request_duration_seconds_sum{method=\"POST\"}"],
+        "1.2"
+    );
+    assert_eq!(all[&unmatched(&dir.path().join("rules.toml"))], "0");
+}
+
+#[test]
+fn file_created_after_start_read_from_start() {
+    let (dir, daemon) = start(&[]);
+    let late = dir.path().join("late.log");
+
+    append(&late, b"GET 200 1 1\nGET 200 1 1\n");
+
+    daemon.wait_for(&lines_read(&late), "2", WAIT);
+    daemon.wait_for(GET_200, "2", WAIT);
+}
+
+#[test]
+fn directory_created_after_start_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_file(dir.path(), "rules.toml", RULES);
+    let glob = format!("{}/later/*.log", dir.path().display());
+    let daemon = Daemon::start(&["--rules", rules.to_str().unwrap(), "--logs", &glob]);
+    daemon.wait_for_log("Initial glob expansion done.", WAIT);
+
+    std::fs::create_dir(dir.path().join("later")).unwrap();
+    let log = dir.path().join("later/access.log");
+    append(&log, b"GET 200 1 1\n");
+
+    daemon.wait_for(&lines_read(&log), "1", WAIT);
+    daemon.wait_for(GET_200, "1", WAIT);
+}
+
+#[test]
+fn existing_content_skipped_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_file(dir.path(), "rules.toml", RULES);
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, b"GET 200 1 1\nGET 200 1 1\nGET 200 1 1\n").unwrap();
+    let daemon = Daemon::start(&[
+        "--rules",
+        rules.to_str().unwrap(),
+        "--logs",
+        log.to_str().unwrap(),
+    ]);
+    daemon.wait_following(&log);
+
+    append(&log, b"GET 200 1 1\n");
+
+    daemon.wait_for(&lines_read(&log), "1", WAIT);
+    daemon.wait_for(GET_200, "1", WAIT);
+}
+
+#[test]
+fn from_start_reads_existing_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_file(dir.path(), "rules.toml", RULES);
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, b"GET 200 1 1\nGET 200 1 1\nGET 200 1 1\n").unwrap();
+    let daemon = Daemon::start(&[
+        "--rules",
+        rules.to_str().unwrap(),
+        "--logs",
+        log.to_str().unwrap(),
+        "--from-start",
+    ]);
+
+    daemon.wait_for(&lines_read(&log), "3", WAIT);
+    append(&log, b"GET 200 1 1\n");
+    daemon.wait_for(GET_200, "4", WAIT);
+}
+
+#[test]
+fn bad_input_counted_and_survived() {
+    let (dir, daemon) = start(&[]);
+    let log = dir.path().join("access.log");
+    let rules = dir.path().join("rules.toml");
+
+    let mut input = Vec::new();
+    input.extend_from_slice(b"GET 200 1 1\n");
+    input.extend_from_slice(b"GET 200 \xFF\xFE 1\n"); // invalid UTF-8 value: skipped, line counted
+    input.extend_from_slice(b"\xFF\xFE\xFD garbage\n"); // matches nothing
+    input.extend_from_slice(b"\0\0\0\0\0\0\0\0GET 200 1 1\n"); // NUL run before a line
+    input.extend_from_slice(b"\0\0\0\0\n"); // a line of NUL bytes only
+    input.extend_from_slice(b"GET 200 1 1\r\n");
+    input.extend_from_slice(&vec![b'x'; 10 * 1024 * 1024]); // a 10 MiB line
+    input.extend_from_slice(b"\nGET 200 1 1\n");
+    append(&log, &input);
+
+    let body = daemon.wait_for(&lines_read(&log), "7", WAIT);
+    let path = format!("{{path=\"{}\"}}", log.display());
+    assert_eq!(value(&body, GET_200), "5");
+    assert_eq!(value(&body, "http_response_bytes_total"), "4");
+    assert_eq!(value(&body, &unmatched(&rules)), "2");
+    assert_eq!(
+        value(&body, &format!("logtally_nul_bytes_skipped_total{path}")),
+        "12"
+    );
+    assert_eq!(
+        value(&body, &format!("logtally_lines_truncated_total{path}")),
+        "1"
+    );
+    let skipped =
+        "logtally_values_skipped_total{metric=\"http_response_bytes_total\",reason=\"invalid\"}";
+    assert_eq!(value(&body, skipped), "1");
+}
+
+#[test]
+fn binary_and_empty_files_survived() {
+    let (dir, daemon) = start(&[]);
+    let empty = dir.path().join("empty.log");
+    std::fs::write(&empty, b"").unwrap();
+    let binary = dir.path().join("binary.log");
+    // A deterministic byte soup with no newline in its first 2 MiB.
+    let mut state: u32 = 12345;
+    let soup: Vec<u8> = (0..3 * 1024 * 1024)
+        .map(|_| {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let byte = (state >> 16) as u8;
+            if byte == b'\n' { b'.' } else { byte }
+        })
+        .collect();
+    append(&binary, &soup);
+    append(&binary, b"\nGET 200 1 1\n");
+
+    daemon.wait_for(&lines_read(&binary), "2", WAIT);
+    let body = daemon.wait_for(GET_200, "1", WAIT);
+    assert_eq!(value(&body, &lines_read(&empty)), "0");
+    let truncated = format!(
+        "logtally_lines_truncated_total{{path=\"{}\"}}",
+        binary.display()
+    );
+    assert_eq!(value(&body, &truncated), "1");
+    assert_eq!(daemon.get("/healthz"), (200, "ok\n".to_owned()));
+}
+
+#[test]
+fn served_paths() {
+    let (_dir, daemon) = start(&[]);
+
+    assert_eq!(daemon.get("/healthz"), (200, "ok\n".to_owned()));
+    let (status, page) = daemon.get("/");
+    assert_eq!(status, 200);
+    assert!(page.contains("<a href=\"/metrics\">Metrics</a>"), "{page}");
+    assert!(page.contains("<a href=\"/healthz\">Health</a>"), "{page}");
+    assert_eq!(daemon.get("/nope").0, 404);
+    assert_eq!(daemon.get("/metrics/").0, 404);
+}
+
+#[test]
+fn custom_telemetry_path() {
+    let (_dir, daemon) = start(&["--web.telemetry-path", "/custom"]);
+
+    let (status, body) = daemon.get("/custom");
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("# TYPE http_requests_total counter"),
+        "{body}"
+    );
+    assert_eq!(daemon.get("/metrics").0, 404);
+    assert!(
+        daemon
+            .get("/")
+            .1
+            .contains("<a href=\"/custom\">Metrics</a>")
+    );
+}
+
+#[test]
+fn scrape_passes_promtool() {
+    let Some(promtool) = common::require_program("promtool") else {
+        return;
+    };
+    let (dir, daemon) = start(&[]);
+    let log = dir.path().join("access.log");
+    append(
+        &log,
+        b"GET 200 10 3\nPOST 500 - 1200\nbad line\nGET 404 5 \"quoted\\\"\n",
+    );
+    daemon.wait_for(&lines_read(&log), "4", WAIT);
+
+    let body = daemon.scrape();
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool: {}{}\n{body}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert_eq!(stdout(&output), "");
+    assert_eq!(stderr(&output), "");
+}
+
+#[test]
+fn sigterm_exits_cleanly() {
+    let (_dir, daemon) = start(&[]);
+    let status = daemon.terminate();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn invalid_glob_rejected_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_file(dir.path(), "rules.toml", RULES);
+    let output = common::logtally(&[
+        "run",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--logs",
+        "/tmp/[x.log",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        "logtally: invalid glob \"/tmp/[x.log\": unclosed character class; missing ']'\n"
+    );
+}
+
+#[test]
+fn busy_port_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_file(dir.path(), "rules.toml", RULES);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let output = common::logtally(&[
+        "run",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--logs",
+        "/nonexistent/*.log",
+        "--web.listen-address",
+        &address,
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        format!("logtally: failed to listen on {address}: Address already in use (os error 98)\n")
+    );
+}
