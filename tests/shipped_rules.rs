@@ -1,0 +1,129 @@
+//! The rule files in `rules/` on their sample logs, compared with values counted independently
+//! of logtally: `testdata/*/expected.prom` for the samples, and `benches/count_envoy.py`, which
+//! splits lines by hand and sums in exact decimals, for a large generated Envoy log.
+
+mod common;
+
+use std::process::Command;
+
+use common::{logtally, root, stderr, stdout};
+
+/// Sample lines of `logtally once` output, without `#` lines.
+fn once_samples(rules: &str, log: &str) -> String {
+    let output = logtally(&["once", "--rules", rules, log]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output)
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
+#[test]
+fn shipped_rules_pass_check() {
+    let output = logtally(&["check", "rules"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+#[test]
+fn envoy_sample_matches_expected() {
+    let expected = std::fs::read_to_string(root().join("testdata/envoy/expected.prom")).unwrap();
+    assert_eq!(
+        once_samples("rules/envoy.toml", "testdata/envoy/access.log"),
+        expected
+    );
+}
+
+#[test]
+fn envoy_sample_unmatched_and_skipped() {
+    let output = logtally(&[
+        "once",
+        "--rules",
+        "rules/envoy.toml",
+        "testdata/envoy/access.log",
+    ]);
+    assert_eq!(
+        stderr(&output),
+        "logtally: rules/envoy.toml: 5 of 58 line(s) did not match the [parse] regex\n\
+         logtally: metric envoy_http_request_bytes_total: skipped 1 update(s), value dash\n\
+         logtally: metric envoy_http_response_bytes_total: skipped 1 update(s), value dash\n\
+         logtally: metric envoy_upstream_service_time_seconds: skipped 12 update(s), value dash\n"
+    );
+}
+
+#[test]
+fn envoy_client_left_counts_code_zero() {
+    let text = once_samples("rules/envoy.toml", "testdata/envoy/access.log");
+    let zero: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("code=\"0\""))
+        .collect();
+    assert!(!zero.is_empty(), "no code=\"0\" series in:\n{text}");
+}
+
+#[test]
+fn nginx_sample_matches_expected() {
+    let expected = std::fs::read_to_string(root().join("testdata/nginx/expected.prom")).unwrap();
+    assert_eq!(
+        once_samples("rules/nginx.toml", "testdata/nginx/access.log"),
+        expected
+    );
+    let output = logtally(&[
+        "once",
+        "--rules",
+        "rules/nginx.toml",
+        "testdata/nginx/access.log",
+    ]);
+    assert_eq!(
+        stderr(&output),
+        "",
+        "every line of the real nginx log matches"
+    );
+}
+
+#[test]
+fn envoy_generated_log_matches_independent_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("envoy.log");
+    let generated = Command::new("python3")
+        .args([
+            "benches/genlog.py",
+            "--format",
+            "envoy",
+            "--lines",
+            "200000",
+            "--seed",
+            "7",
+        ])
+        .current_dir(root())
+        .output()
+        .expect("running python3 benches/genlog.py");
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    std::fs::write(&log, &generated.stdout).unwrap();
+
+    let counted = Command::new("python3")
+        .args(["benches/count_envoy.py", log.to_str().unwrap()])
+        .current_dir(root())
+        .output()
+        .expect("running python3 benches/count_envoy.py");
+    assert!(
+        counted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&counted.stderr)
+    );
+    let expected = String::from_utf8(counted.stdout).unwrap();
+
+    let actual = once_samples("rules/envoy.toml", log.to_str().unwrap());
+    assert!(
+        expected.lines().count() > 1000,
+        "the generated log should give many series"
+    );
+    assert_eq!(actual.lines().count(), expected.lines().count());
+    for (actual, expected) in actual.lines().zip(expected.lines()) {
+        assert_eq!(actual, expected);
+    }
+}
