@@ -119,7 +119,7 @@ fn envoy_generated_log_matches_independent_count() {
 
     let actual = once_samples("rules/envoy.toml", log.to_str().unwrap());
     assert!(
-        expected.lines().count() > 1000,
+        expected.lines().count() > 300,
         "the generated log should give many series"
     );
     assert_eq!(actual.lines().count(), expected.lines().count());
