@@ -1,0 +1,33 @@
+# logtally as a sidecar: a Rust build stage, then a minimal runtime image.
+#
+#   docker build -t logtally .
+#   docker run -p 3904:3904 \
+#     -v /path/to/rules:/etc/logtally/rules:ro \
+#     -v proxy-logs:/var/log/proxy:ro \
+#     -v logtally-state:/var/lib/logtally \
+#     logtally
+#
+# The rules directory and the log volume are mounted read-only; only the positions file in
+# /var/lib/logtally is written.
+
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+RUN cargo build --release --locked --bin logtally \
+    && mkdir -p /out/var/lib/logtally
+
+# distroless/cc has glibc and nothing else: no shell, no package manager. Its nonroot user is
+# uid 65532.
+FROM gcr.io/distroless/cc-debian12:nonroot
+LABEL org.opencontainers.image.title="logtally" \
+      org.opencontainers.image.description="Turns proxy access logs into Prometheus metrics." \
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=build /src/target/release/logtally /usr/local/bin/logtally
+COPY rules /etc/logtally/rules
+COPY --from=build --chown=65532:65532 /out/var/lib/logtally /var/lib/logtally
+USER 65532:65532
+EXPOSE 3904
+VOLUME ["/var/lib/logtally"]
+ENTRYPOINT ["/usr/local/bin/logtally"]
+CMD ["run", "--rules", "/etc/logtally/rules", "--logs", "/var/log/proxy/*.log", "--positions", "/var/lib/logtally/positions.json", "--web.listen-address", ":3904"]

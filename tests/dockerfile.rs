@@ -1,0 +1,123 @@
+//! No image can be built on the test machine, so the Dockerfile is checked against the CLI:
+//! the entrypoint is the binary, the exposed port is the default listen port, the default
+//! command parses with the real argument parser, and the paths it uses are the ones the image
+//! provides.
+
+use clap::{CommandFactory, Parser};
+use logtally::cli::{Cli, Command};
+
+/// The Dockerfile's instructions, with line continuations joined and comments dropped.
+fn instructions() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile")).unwrap();
+    let joined = text.replace("\\\n", " ");
+    joined
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            let (keyword, rest) = line.split_once(' ').unwrap_or((line, ""));
+            (keyword.to_ascii_uppercase(), rest.trim().to_owned())
+        })
+        .collect()
+}
+
+fn all(keyword: &str) -> Vec<String> {
+    instructions()
+        .into_iter()
+        .filter(|(key, _)| key == keyword)
+        .map(|(_, rest)| rest)
+        .collect()
+}
+
+fn one(keyword: &str) -> String {
+    let found = all(keyword);
+    assert_eq!(found.len(), 1, "expected one {keyword}, found {found:?}");
+    found[0].clone()
+}
+
+/// Parses a JSON-array (exec form) instruction argument.
+fn exec_form(argument: &str) -> Vec<String> {
+    serde_json::from_str(argument).unwrap_or_else(|error| panic!("{argument}: {error}"))
+}
+
+#[test]
+fn build_is_multi_stage() {
+    let stages = all("FROM");
+    assert_eq!(stages.len(), 2, "{stages:?}");
+    assert!(
+        stages[0].starts_with("rust:") && stages[0].ends_with(" AS build"),
+        "{}",
+        stages[0]
+    );
+    assert!(
+        !stages[1].starts_with("rust:"),
+        "the runtime image carries no toolchain"
+    );
+}
+
+#[test]
+fn entrypoint_is_binary() {
+    assert_eq!(exec_form(&one("ENTRYPOINT")), ["/usr/local/bin/logtally"]);
+    let copies = all("COPY");
+    let binary = "--from=build /src/target/release/logtally /usr/local/bin/logtally";
+    assert!(copies.iter().any(|copy| copy == binary), "{copies:?}");
+}
+
+#[test]
+fn exposed_port_is_default() {
+    let default = Cli::command()
+        .find_subcommand("run")
+        .unwrap()
+        .get_arguments()
+        .find(|argument| argument.get_long() == Some("web.listen-address"))
+        .unwrap()
+        .get_default_values()[0]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(default, ":3904");
+    assert_eq!(one("EXPOSE"), "3904");
+}
+
+#[test]
+fn runs_as_non_root() {
+    let user = one("USER");
+    let uid = user.split(':').next().unwrap();
+    assert_ne!(uid, "0");
+    assert_ne!(uid, "root");
+}
+
+#[test]
+fn default_command_parses_and_uses_image_paths() {
+    let mut arguments = vec!["logtally".to_owned()];
+    arguments.extend(exec_form(&one("CMD")));
+    let cli = Cli::try_parse_from(&arguments).unwrap_or_else(|error| panic!("{error}"));
+    let Command::Run(run) = cli.command else {
+        panic!("the default command is not run")
+    };
+
+    assert_eq!(run.rules, [std::path::PathBuf::from("/etc/logtally/rules")]);
+    assert!(
+        all("COPY")
+            .iter()
+            .any(|copy| copy == "rules /etc/logtally/rules")
+    );
+    assert_eq!(run.logs, ["/var/log/proxy/*.log"]);
+    assert_eq!(
+        run.positions,
+        Some("/var/lib/logtally/positions.json".into())
+    );
+    assert_eq!(exec_form(&one("VOLUME")), ["/var/lib/logtally"]);
+    assert_eq!(run.listen_address, ":3904");
+}
+
+#[test]
+fn state_directory_owned_by_user() {
+    let user = one("USER");
+    let copies = all("COPY");
+    let state = copies
+        .iter()
+        .find(|copy| copy.ends_with(" /var/lib/logtally"))
+        .expect("a COPY of the state directory");
+    assert!(state.contains(&format!("--chown={user}")), "{state}");
+}
