@@ -58,7 +58,17 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub positions: Option<PathBuf>,
 
-    /// Read files present at start from their first line instead of their end.
+    /// Interval between saves of the positions file (it is also saved on shutdown).
+    #[arg(
+        long = "positions.save-interval",
+        value_name = "DURATION",
+        default_value = "2s",
+        value_parser = parse_duration
+    )]
+    pub positions_save_interval: Duration,
+
+    /// Read files present at start from their first line instead of their end. Used only when
+    /// there is no positions file yet.
     #[arg(long)]
     pub from_start: bool,
 

@@ -270,6 +270,18 @@ impl Default for Sum {
 }
 
 impl Sum {
+    /// Parses a total as [`Display`](fmt::Display) writes it: exact while its digits fit 128
+    /// bits, else as the nearest float. Returns `None` for text that is not a finite number.
+    pub fn parse(text: &str) -> Option<Sum> {
+        if let Some((mantissa, exponent)) = parse_i128_decimal(text.as_bytes()) {
+            return Some(Sum::Exact { mantissa, exponent });
+        }
+        text.parse::<f64>()
+            .ok()
+            .filter(|value| value.is_finite())
+            .map(Sum::Float)
+    }
+
     /// Adds one (the increment of a counter without a value field).
     #[inline]
     pub fn add_one(&mut self) {
@@ -343,6 +355,44 @@ impl fmt::Display for Sum {
             Sum::Float(total) => write_float(formatter, total),
         }
     }
+}
+
+/// Reads `[-]digits[.digits][e[+-]digits]` into an exact 128-bit mantissa and exponent.
+fn parse_i128_decimal(text: &[u8]) -> Option<(i128, i16)> {
+    let (negative, rest) = match text.first() {
+        Some(b'-') => (true, &text[1..]),
+        _ => (false, text),
+    };
+    let split = rest
+        .iter()
+        .position(|byte| *byte == b'e' || *byte == b'E')
+        .unwrap_or(rest.len());
+    let (number, exponent_text) = rest.split_at(split);
+    let mut exponent = match exponent_text {
+        [] => 0,
+        [_, digits @ ..] => parse_exponent(digits)?,
+    };
+
+    let mut mantissa: i128 = 0;
+    let mut seen_digit = false;
+    let mut seen_point = false;
+    for &byte in number {
+        match byte {
+            b'0'..=b'9' => {
+                mantissa = mantissa
+                    .checked_mul(10)?
+                    .checked_add(i128::from(byte - b'0'))?;
+                seen_digit = true;
+                if seen_point {
+                    exponent -= 1;
+                }
+            }
+            b'.' if !seen_point => seen_point = true,
+            _ => return None,
+        }
+    }
+    let exponent = i16::try_from(exponent).ok()?;
+    seen_digit.then_some((if negative { -mantissa } else { mantissa }, exponent))
 }
 
 /// Adds two decimals exactly, or returns `None` when the result does not fit.
@@ -496,6 +546,28 @@ mod tests {
         sum.add(parse("1e300"));
         assert_eq!(sum, Sum::Float(1e300));
         assert_eq!(sum.to_string(), "1e300");
+    }
+
+    #[test]
+    fn sum_parses_its_display() {
+        let mut big = Sum::default();
+        big.add(parse("123456789012345678"));
+        big.add(parse("0.000000000123456789"));
+        for sum in [
+            Sum::default(),
+            big,
+            Sum::Float(1e300),
+            Sum::Exact {
+                mantissa: -15,
+                exponent: -1,
+            },
+        ] {
+            let text = sum.to_string();
+            let parsed = Sum::parse(&text).unwrap();
+            assert_eq!(parsed.to_string(), text);
+        }
+        assert_eq!(Sum::parse("x"), None);
+        assert_eq!(Sum::parse("NaN"), None);
     }
 
     #[test]

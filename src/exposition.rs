@@ -35,9 +35,8 @@ fn encode_family(out: &mut String, family: &FamilyDef, series: &FamilySeries) {
     out.push('\n');
 
     let mut sorted: Vec<(&[u8], &Series)> = series
-        .series
         .iter()
-        .map(|(key, value)| (&**key, value))
+        .map(|(key, value, _created)| (key, value))
         .collect();
     sorted.sort_by(|a, b| compare_keys(a.0, b.0));
 
@@ -167,7 +166,7 @@ mod tests {
     fn series(entries: Vec<(&[u8], Series)>) -> FamilySeries {
         let mut family = FamilySeries::default();
         for (key, value) in entries {
-            family.series.insert(key.into(), value);
+            family.insert(key.into(), value);
         }
         family
     }

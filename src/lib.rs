@@ -23,4 +23,5 @@ pub mod logging;
 pub mod metrics;
 pub mod rules;
 pub mod self_metrics;
+pub mod state;
 pub mod tail;

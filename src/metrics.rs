@@ -123,10 +123,77 @@ impl Series {
     }
 }
 
+/// A series' value and when the series was created.
+#[derive(Debug, Clone, PartialEq)]
+struct Entry {
+    value: Series,
+    /// Creation time in milliseconds since the Unix epoch, for OpenMetrics `_created` and for
+    /// the state file.
+    created_ms: u64,
+}
+
 /// The series of one family.
 #[derive(Debug, Clone, Default)]
 pub struct FamilySeries {
-    pub series: HashMap<Box<[u8]>, Series>,
+    entries: HashMap<Box<[u8]>, Entry>,
+}
+
+impl FamilySeries {
+    /// The value of the series with this key.
+    #[inline]
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Series> {
+        self.entries.get_mut(key).map(|entry| &mut entry.value)
+    }
+
+    /// Adds a series created now, replacing any with the same key.
+    pub fn insert(&mut self, key: Box<[u8]>, value: Series) -> &mut Series {
+        self.insert_created(key, value, now_ms())
+    }
+
+    /// Adds a series with a known creation time, as when restoring saved state.
+    pub fn insert_created(
+        &mut self,
+        key: Box<[u8]>,
+        value: Series,
+        created_ms: u64,
+    ) -> &mut Series {
+        let entry = self.entries.entry(key).insert(Entry { value, created_ms });
+        &mut entry.into_mut().value
+    }
+
+    /// Returns the series with this key, adding `value` as a new series if there is none.
+    pub fn get_or_insert(&mut self, key: Box<[u8]>, value: Series) -> &mut Series {
+        let created_ms = now_ms();
+        &mut self
+            .entries
+            .entry(key)
+            .or_insert(Entry { value, created_ms })
+            .value
+    }
+
+    /// Every series as key, value and creation time in milliseconds, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Series, u64)> {
+        self.entries
+            .iter()
+            .map(|(key, entry)| (&**key, &entry.value, entry.created_ms))
+    }
+
+    /// Number of series.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Returns true when the family has no series.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// The current time in milliseconds since the Unix epoch, or 0 if the clock is before it.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
 }
 
 /// All metric values of one rule set, plus the rule engine's own counts.
@@ -151,7 +218,7 @@ impl Store {
             .map(|family| {
                 let mut series = FamilySeries::default();
                 if family.label_names.is_empty() && family.kind != MetricKind::Gauge {
-                    series.series.insert(Box::default(), Series::new(family));
+                    series.insert(Box::default(), Series::new(family));
                 }
                 series
             })
@@ -168,14 +235,12 @@ impl Store {
     #[inline]
     pub fn record(&mut self, rules: &RuleSet, family: usize, key: &[u8], value: Option<Decimal>) {
         let definition = &rules.families[family];
-        let series = &mut self.families[family].series;
+        let series = &mut self.families[family];
         match series.get_mut(key) {
             Some(existing) => existing.record(definition, value),
-            None => {
-                let mut created = Series::new(definition);
-                created.record(definition, value);
-                series.insert(key.into(), created);
-            }
+            None => series
+                .insert(key.into(), Series::new(definition))
+                .record(definition, value),
         }
     }
 

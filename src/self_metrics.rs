@@ -180,19 +180,22 @@ fn family(
 /// and their counts add up.
 fn add(family: &mut FamilySeries, key: Vec<u8>, kind: MetricKind, count: u64) {
     let value = Decimal::new(i64::try_from(count).unwrap_or(i64::MAX), 0);
-    let entry = family.series.entry(key.into());
+    let key: Box<[u8]> = key.into();
     match kind {
         MetricKind::Gauge => {
-            let series = entry.or_insert(Series::Gauge {
-                value: Decimal::ZERO,
-                stamp: 0,
-            });
+            let series = family.get_or_insert(
+                key,
+                Series::Gauge {
+                    value: Decimal::ZERO,
+                    stamp: 0,
+                },
+            );
             if let Series::Gauge { value: current, .. } = series {
                 *current = current.checked_add(value).unwrap_or(value);
             }
         }
         _ => {
-            let series = entry.or_insert(Series::Counter(Sum::default()));
+            let series = family.get_or_insert(key, Series::Counter(Sum::default()));
             if let Series::Counter(total) = series {
                 total.add(value);
             }

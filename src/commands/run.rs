@@ -5,20 +5,22 @@
 //! per line. The main thread runs the HTTP server on a single-threaded tokio runtime and takes
 //! the lock for each scrape.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::cli::RunArgs;
 use crate::engine::Engine;
 use crate::exposition;
 use crate::http::{self, Site};
 use crate::metrics::Store;
+use crate::metrics::now_ms;
 use crate::rules::RuleSet;
 use crate::self_metrics;
+use crate::state::{self, SavedFile};
 use crate::tail::{Feed, LineSink, TailConfig, TailStats, Tailer};
 
 /// Runs the daemon until SIGINT or SIGTERM.
@@ -37,9 +39,6 @@ pub fn run(args: &RunArgs) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    if args.positions.is_some() {
-        eprintln!("logtally: --positions is not supported yet; offsets are not saved");
-    }
 
     let config = TailConfig {
         globs: args.logs.clone(),
@@ -47,6 +46,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
         rescan_interval: args.rescan_interval,
         poll_interval: args.poll_interval,
         max_line_bytes: args.max_line_bytes,
+        checkpoint_interval: args
+            .positions
+            .as_ref()
+            .map(|_| args.positions_save_interval),
     };
     let mut tailer = match Tailer::new(config) {
         Ok(tailer) => tailer,
@@ -77,12 +80,18 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
     };
 
-    let store = Arc::new(Mutex::new(Store::new(&rules)));
+    let mut store = Store::new(&rules);
+    if let Some(path) = &args.positions {
+        restore_state(path, &rules, &mut store, &mut tailer);
+    }
+    let store = Arc::new(Mutex::new(store));
     let tail_stats = tailer.stats();
     let stopper = tailer.stopper();
     let mut sink = EngineSink {
         engine: Engine::new(rules.clone()),
         store: store.clone(),
+        positions: args.positions.clone(),
+        last_save_error: None,
     };
     let tail_thread = thread::Builder::new()
         .name("tailer".into())
@@ -107,16 +116,62 @@ pub fn run(args: &RunArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Applies rules to the lines the tailer reads.
+/// Loads the positions file, if any, into the store and the tailer. A missing or empty file
+/// is a first run; an unreadable or invalid one is logged and also gives a fresh start.
+fn restore_state(path: &Path, rules: &RuleSet, store: &mut Store, tailer: &mut Tailer) {
+    match state::load(path) {
+        Ok(Some(saved)) => {
+            let summary = state::restore(rules, store, &saved);
+            info!(
+                path = %path.display(),
+                files = saved.files.len(),
+                restored_metrics = summary.restored_families,
+                changed_metrics = summary.dropped_families,
+                invalid_series = summary.invalid_series,
+                "Restored positions and metric values."
+            );
+            tailer.restore(saved.files);
+        }
+        Ok(None) => info!(path = %path.display(), "No positions file yet; this is a first run."),
+        Err(error) => warn!(%error, "Ignoring the positions file; starting afresh."),
+    }
+}
+
+/// Applies rules to the lines the tailer reads, and saves the state file when asked.
 struct EngineSink {
     engine: Engine,
     store: Arc<Mutex<Store>>,
+    positions: Option<PathBuf>,
+    /// The kind of the last failed save, so a failure that repeats is logged once.
+    last_save_error: Option<std::io::ErrorKind>,
 }
 
 impl LineSink for EngineSink {
     fn lines(&mut self, _path: &Path, feed: &mut Feed) {
         let mut store = lock(&self.store);
         feed(&mut |line| self.engine.apply(line, &mut store));
+    }
+
+    fn checkpoint(&mut self, files: Vec<SavedFile>) {
+        let Some(path) = &self.positions else {
+            return;
+        };
+        let snapshot = {
+            let store = lock(&self.store);
+            state::snapshot(self.engine.rules(), &store, files, now_ms())
+        };
+        match state::write_atomic(path, &snapshot) {
+            Ok(()) => {
+                if self.last_save_error.take().is_some() {
+                    info!(path = %path.display(), "Saving the positions file works again.");
+                }
+            }
+            Err(error) => {
+                if self.last_save_error.replace(error.kind()) != Some(error.kind()) {
+                    error!(path = %path.display(), %error, "Failed to save the positions file; will retry.");
+                }
+            }
+        }
     }
 }
 

@@ -146,9 +146,8 @@ buckets = [0.5, 0.7]
 
     fn series_of(store: &Store, family: usize) -> Vec<(Vec<String>, Series)> {
         let mut all: Vec<_> = store.families[family]
-            .series
             .iter()
-            .map(|(key, value)| {
+            .map(|(key, value, _created)| {
                 (
                     label_values(key).map(str::to_owned).collect::<Vec<_>>(),
                     value.clone(),

@@ -164,6 +164,7 @@ impl Builder {
             id,
             label_groups,
             value_group,
+            value_field: spec.value.as_ref().map(|value| value.get_ref().clone()),
             scale,
             list,
         })

@@ -75,6 +75,8 @@ pub struct MetricRule {
     pub label_groups: Vec<usize>,
     /// Capture-group index of the value field, if the metric has one.
     pub value_group: Option<usize>,
+    /// Name of the value field, if the metric has one.
+    pub value_field: Option<String>,
     /// Factor applied to each value before it is recorded.
     pub scale: Option<Decimal>,
     /// What a field holding several numbers records.
@@ -96,6 +98,45 @@ pub struct RuleSet {
     pub families: Vec<FamilyDef>,
     /// The metric name of each [`MetricRule::id`].
     pub metrics: Vec<String>,
+}
+
+impl RuleSet {
+    /// Describes everything that decides a family's values: its name, type, labels and
+    /// buckets, and the value field, scale and list mode of each rule that updates it. Saved
+    /// values are restored only into a family with the same description, so a change to any
+    /// of these starts the family afresh, while a change of help text keeps its values.
+    pub fn family_state_key(&self, family: usize) -> String {
+        let definition = &self.families[family];
+        let mut key = format!(
+            "{} {} labels=[{}] buckets=[{}]",
+            definition.kind,
+            definition.name,
+            definition.label_names.join(","),
+            definition
+                .buckets
+                .iter()
+                .map(f64::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        let mut updates: Vec<String> = self
+            .files
+            .iter()
+            .flat_map(|file| &file.metrics)
+            .filter(|metric| metric.family == family)
+            .map(|metric| {
+                let scale = metric
+                    .scale
+                    .map_or_else(|| "1".to_owned(), |scale| scale.to_string());
+                let field = metric.value_field.as_deref().unwrap_or("");
+                format!(" value={field} scale={scale} list={:?}", metric.list)
+            })
+            .collect();
+        updates.sort();
+        updates.dedup();
+        key.extend(updates);
+        key
+    }
 }
 
 impl RuleSet {

@@ -188,12 +188,16 @@ fn visit(path: &Path, rest: &[Part], depth: usize, into: &mut Expansion) {
 }
 
 fn is_followable_file(path: &Path) -> bool {
-    let compressed = path.extension().is_some_and(|extension| {
+    !is_compressed(path) && path.is_file()
+}
+
+/// Returns true for names of compressed files, which are never read.
+pub fn is_compressed(path: &Path) -> bool {
+    path.extension().is_some_and(|extension| {
         COMPRESSED_EXTENSIONS
             .iter()
             .any(|known| extension == *known)
-    });
-    !compressed && path.is_file()
+    })
 }
 
 fn list(directory: &Path) -> Vec<PathBuf> {

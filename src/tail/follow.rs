@@ -12,10 +12,21 @@ use std::time::Instant;
 
 use super::stats::FileStats;
 use crate::lines::{Emit, LineSplitter, SplitStats};
+use crate::state::{SavedFile, from_hex, to_hex};
 
 /// Bytes at the start of a file compared to notice that it was truncated and rewritten past
 /// the old offset between two looks (copytruncate followed by fast writes).
 const FINGERPRINT_BYTES: usize = 64;
+
+/// Where reading a newly opened file starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    Beginning,
+    /// At the end, skipping a partial last line.
+    End,
+    /// At a saved offset (capped at the file's size).
+    Offset(u64),
+}
 
 /// Device and inode: which file a handle reads, whatever its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -41,6 +52,10 @@ pub trait LineSink {
     /// Processes the lines of one read from the file found under `path`. `feed` calls its
     /// argument once per line; a sink takes its locks around `feed`, not per line.
     fn lines(&mut self, path: &Path, feed: &mut Feed);
+
+    /// Saves `files` together with the state the lines handed out so far produced. Called
+    /// between reads, so the two agree.
+    fn checkpoint(&mut self, _files: Vec<SavedFile>) {}
 }
 
 /// What one call to [`FollowedFile::read_available`] saw.
@@ -81,7 +96,7 @@ pub struct FollowedFile {
 
 impl FollowedFile {
     /// Opens `path`; reading starts at its end when `at_end`, else at its start.
-    pub fn open(path: &Path, at_end: bool, max_line_bytes: usize) -> io::Result<FollowedFile> {
+    pub fn open(path: &Path, start: Start, max_line_bytes: usize) -> io::Result<FollowedFile> {
         let file = File::open(path)?;
         let metadata = file.metadata()?;
         let mut followed = FollowedFile {
@@ -98,14 +113,35 @@ impl FollowedFile {
             unpublished: FileStats::default(),
             published_split: SplitStats::default(),
         };
-        if at_end && metadata.len() > 0 {
-            followed.offset = metadata.len();
+        let offset = match start {
+            Start::Beginning => 0,
+            Start::End => metadata.len(),
+            Start::Offset(offset) => offset.min(metadata.len()),
+        };
+        if offset > 0 {
+            followed.offset = offset;
             followed.refresh_fingerprint()?;
             if !followed.byte_before_offset_is_newline()? {
                 followed.splitter.skip_to_next_line();
             }
         }
         Ok(followed)
+    }
+
+    /// The offset just past the last complete line handed out; a restart resumes here.
+    pub fn committed_offset(&self) -> u64 {
+        self.offset - self.splitter.partial_bytes()
+    }
+
+    /// Identity, fingerprint and committed offset, for the state file.
+    pub fn saved(&self) -> SavedFile {
+        SavedFile {
+            path: self.path.clone(),
+            device: self.id.device,
+            inode: self.id.inode,
+            fingerprint: to_hex(&self.fingerprint),
+            offset: self.committed_offset(),
+        }
     }
 
     /// Metadata of the open handle (not of whatever the path names now).
@@ -218,6 +254,21 @@ impl FollowedFile {
     }
 }
 
+/// Returns true when the file at `path` starts with the saved fingerprint and is at least
+/// `offset` bytes long: it is the saved file, and the saved offset still falls inside it.
+pub fn matches_saved(path: &Path, saved: &SavedFile) -> io::Result<bool> {
+    let Some(fingerprint) = from_hex(&saved.fingerprint) else {
+        return Ok(false);
+    };
+    let file = File::open(path)?;
+    if file.metadata()?.len() < saved.offset {
+        return Ok(false);
+    }
+    let mut first = vec![0u8; fingerprint.len()];
+    let read = read_fully_at(&file, &mut first, 0)?;
+    Ok(read == fingerprint.len() && first == fingerprint)
+}
+
 fn read_fully_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buffer.len() {
@@ -267,7 +318,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.log");
         append(&path, "old 1\nold par");
-        let mut followed = FollowedFile::open(&path, true, 1024).unwrap();
+        let mut followed = FollowedFile::open(&path, Start::End, 1024).unwrap();
         let mut sink = Collect::default();
         append(&path, "tial\nnew 1\n");
         read(&mut followed, &mut sink);
@@ -279,7 +330,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.log");
         append(&path, "line 1\nline 2\nline 3\n");
-        let mut followed = FollowedFile::open(&path, false, 1024).unwrap();
+        let mut followed = FollowedFile::open(&path, Start::Beginning, 1024).unwrap();
         let mut sink = Collect::default();
         read(&mut followed, &mut sink);
         std::fs::write(&path, "line 4\n").unwrap();
@@ -293,7 +344,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.log");
         append(&path, "line 1\nline 2\n");
-        let mut followed = FollowedFile::open(&path, false, 1024).unwrap();
+        let mut followed = FollowedFile::open(&path, Start::Beginning, 1024).unwrap();
         let mut sink = Collect::default();
         read(&mut followed, &mut sink);
         std::fs::write(&path, "line 3\nline 4\nline 5\n").unwrap();

@@ -23,6 +23,7 @@ mod stats;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
@@ -31,8 +32,11 @@ use notify::event::{AccessKind, AccessMode, ModifyKind};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tracing::{debug, info, warn};
 
+use crate::state::SavedFile;
+use follow::matches_saved;
+
 pub use discover::{Expansion, Glob, expand_all};
-pub use follow::{Feed, FileId, FollowedFile, LineSink, ReadOutcome};
+pub use follow::{Feed, FileId, FollowedFile, LineSink, ReadOutcome, Start};
 pub use stats::{FileStats, TailStats};
 
 /// How long a retired handle stays open without new data before it is closed.
@@ -60,6 +64,8 @@ pub struct TailConfig {
     /// Poll at this interval instead of using file events.
     pub poll_interval: Option<Duration>,
     pub max_line_bytes: usize,
+    /// Interval between calls of [`LineSink::checkpoint`]; `None` for no checkpoints.
+    pub checkpoint_interval: Option<Duration>,
 }
 
 /// Why the tailer woke up.
@@ -79,18 +85,19 @@ impl Stopper {
     }
 }
 
-/// A file that was closed, so that it is recognised if it appears again.
-struct ClosedFile {
-    id: FileId,
-    offset: u64,
-}
-
 /// Follows the files that match a set of globs.
 pub struct Tailer {
     config: TailConfig,
     globs: Vec<Glob>,
     files: Vec<FollowedFile>,
-    closed: VecDeque<ClosedFile>,
+    /// Files closed after being read to their end, remembered so they are not read again
+    /// from the start if they appear under a name the globs match.
+    closed: VecDeque<SavedFile>,
+    /// Positions from the state file, used by the first expansion.
+    restored: Vec<SavedFile>,
+    /// True when positions were restored: files unknown to them appeared while logtally was
+    /// down, so they are read from their start.
+    has_restored: bool,
     /// Paths that failed to open, with the error kind, so each failure is logged once.
     failed: HashMap<PathBuf, io::ErrorKind>,
     watcher: Option<RecommendedWatcher>,
@@ -131,6 +138,8 @@ impl Tailer {
             globs,
             files: Vec::new(),
             closed: VecDeque::new(),
+            restored: Vec::new(),
+            has_restored: false,
             failed: HashMap::new(),
             watcher,
             watched: HashSet::new(),
@@ -146,6 +155,20 @@ impl Tailer {
     /// Returns a handle that stops [`Tailer::run`].
     pub fn stopper(&self) -> Stopper {
         Stopper(self.wake_sender.clone())
+    }
+
+    /// Gives the positions saved by an earlier run. Call before [`Tailer::run`].
+    pub fn restore(&mut self, files: Vec<SavedFile>) {
+        self.restored = files;
+        self.has_restored = true;
+    }
+
+    /// The position of every open file and of the closed files remembered, for the state
+    /// file. Offsets are just past the last complete line handed to the sink.
+    pub fn positions(&self) -> Vec<SavedFile> {
+        let mut files: Vec<SavedFile> = self.files.iter().map(FollowedFile::saved).collect();
+        files.extend(self.closed.iter().cloned());
+        files
     }
 
     /// The per-path counts this tailer publishes.
@@ -166,18 +189,38 @@ impl Tailer {
             globs = self.globs.len(),
             "Initial glob expansion done."
         );
+        if self.config.checkpoint_interval.is_some() {
+            // Saved before any read, so a crash before the first interval still resumes here.
+            sink.checkpoint(self.positions());
+        }
         let mut more = self.read_files(sink, None);
         let mut next_rescan = Instant::now() + self.config.rescan_interval;
+        let mut next_checkpoint = self
+            .config
+            .checkpoint_interval
+            .map(|every| Instant::now() + every);
 
         loop {
-            let timeout = self.next_timeout(next_rescan, more);
+            let mut timeout = self.next_timeout(next_rescan, more);
+            if let Some(at) = next_checkpoint {
+                timeout = timeout.min(at.saturating_duration_since(Instant::now()));
+            }
             let pending = self.wait(timeout);
             if pending.stop {
+                if self.config.checkpoint_interval.is_some() {
+                    sink.checkpoint(self.positions());
+                }
                 info!(files = self.files.len(), "Tailer stopped.");
                 return;
             }
 
             let now = Instant::now();
+            if let (Some(at), Some(every)) = (next_checkpoint, self.config.checkpoint_interval)
+                && now >= at
+            {
+                sink.checkpoint(self.positions());
+                next_checkpoint = Some(now + every);
+            }
             let rescan = now >= next_rescan;
             if rescan {
                 next_rescan = now + self.config.rescan_interval;
@@ -243,12 +286,20 @@ impl Tailer {
             expansion = expand_all(&self.globs);
         }
 
-        let at_end = !self.first_expansion_done && !self.config.from_start;
+        let first = !self.first_expansion_done;
         self.first_expansion_done = true;
+        let start = if first && !self.config.from_start && !self.has_restored {
+            Start::End
+        } else {
+            Start::Beginning
+        };
         self.retire_moved_files();
+        if first && !self.restored.is_empty() {
+            self.recover_restored(&expansion.files);
+        }
 
         for path in &expansion.files {
-            self.follow(path, at_end);
+            self.follow(path, start);
         }
     }
 
@@ -287,8 +338,9 @@ impl Tailer {
         }
     }
 
-    /// Starts following `path` unless the file behind it is already followed.
-    fn follow(&mut self, path: &Path, at_end: bool) {
+    /// Starts following `path` unless the file behind it is already followed. A file closed
+    /// earlier in this run continues at its offset; any other starts at `start`.
+    fn follow(&mut self, path: &Path, start: Start) {
         let Ok(metadata) = std::fs::metadata(path) else {
             return;
         };
@@ -302,38 +354,87 @@ impl Tailer {
             return;
         }
 
-        let opened = FollowedFile::open(path, at_end, self.config.max_line_bytes);
-        let mut file = match opened {
-            Ok(file) => file,
+        let closed = take_matching(&mut self.closed, id, path);
+        let start = closed
+            .as_ref()
+            .map_or(start, |saved| Start::Offset(saved.offset));
+        if let Some(file) = self.open(path, start) {
+            match closed {
+                Some(_) => {
+                    info!(path = %path.display(), offset = file.offset, "File was read before; continuing at its offset.")
+                }
+                None => info!(path = %path.display(), offset = file.offset, "Following file."),
+            }
+            self.stats.update(&file.path, |stats| stats.followed = true);
+            self.files.push(file);
+        }
+    }
+
+    /// Opens a file, logging a failure once per path and error kind.
+    fn open(&mut self, path: &Path, start: Start) -> Option<FollowedFile> {
+        match FollowedFile::open(path, start, self.config.max_line_bytes) {
+            Ok(file) => {
+                self.failed.remove(path);
+                Some(file)
+            }
             Err(error) => {
                 if self.failed.insert(path.to_path_buf(), error.kind()) != Some(error.kind()) {
                     warn!(path = %path.display(), %error, "Failed to open log file; will retry.");
                     self.stats
                         .update(&path.to_path_buf(), |stats| stats.errors += 1);
                 }
-                return;
+                None
             }
-        };
-        self.failed.remove(path);
-        if let Some(closed) = self.take_closed(id, &metadata) {
-            file.offset = closed.offset;
-            info!(path = %path.display(), offset = file.offset, "File was read before; continuing at its offset.");
-        } else {
-            info!(path = %path.display(), offset = file.offset, "Following file.");
         }
-        self.stats.update(&file.path, |stats| stats.followed = true);
-        self.files.push(file);
     }
 
-    /// Finds a closed file with this identity whose data the new handle still covers.
-    fn take_closed(&mut self, id: FileId, metadata: &std::fs::Metadata) -> Option<ClosedFile> {
-        let index = self.closed.iter().position(|closed| closed.id == id)?;
-        let closed = self.closed.remove(index)?;
-        // A shorter file under a reused inode is a different file.
-        (metadata.len() >= closed.offset).then_some(closed)
+    /// Finds the files of the restored positions and continues each at its saved offset. A
+    /// file may have been renamed while logtally was down (same device and inode), or copied
+    /// and truncated (a copy with the same first bytes); either is looked for in the directory
+    /// of its saved path, where rotation puts it, whether or not the globs match its new name.
+    fn recover_restored(&mut self, matched: &[PathBuf]) {
+        let mut listings: HashMap<PathBuf, Vec<PathBuf>> = HashMap::new();
+        for saved in std::mem::take(&mut self.restored) {
+            let directory = saved
+                .path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            let listing = listings
+                .entry(directory.clone())
+                .or_insert_with(|| list_files(&directory));
+            let candidates = std::iter::once(&saved.path)
+                .chain(matched)
+                .chain(listing.iter());
+            let found = find_saved(&saved, candidates);
+            let Some((path, same_inode)) = found else {
+                self.closed.push_back(saved.clone());
+                debug!(path = %saved.path.display(), "Saved file not found; it was rotated away or deleted.");
+                continue;
+            };
+            let is_matched = matched.contains(&path);
+            if !is_matched && std::fs::metadata(&path).is_ok_and(|meta| meta.len() == saved.offset)
+            {
+                // Read to its end already and not followed any more: nothing to do.
+                self.closed.push_back(saved);
+                continue;
+            }
+            let Some(mut file) = self.open(&path, Start::Offset(saved.offset)) else {
+                continue;
+            };
+            if !is_matched || !same_inode {
+                // A rotated file: counted under its old name, read to its end, then closed.
+                file.path = saved.path.clone();
+                file.retired_at = Some(Instant::now());
+            }
+            info!(path = %path.display(), offset = saved.offset, "Resuming file at its saved offset.");
+            if file.retired_at.is_none() {
+                self.stats.update(&file.path, |stats| stats.followed = true);
+            }
+            self.files.push(file);
+        }
     }
 
-    /// Adds watches for directories not yet watched; returns true if it added any.
     fn watch(&mut self, directories: &[PathBuf]) -> bool {
         let Some(watcher) = &mut self.watcher else {
             return false;
@@ -450,7 +551,6 @@ impl Tailer {
         if metadata.len() > file.offset {
             return false;
         }
-        use std::os::unix::fs::MetadataExt;
         metadata.nlink() == 0
             || active_with_data.contains(&file.path)
             || file.last_data_at.elapsed() >= ROTATE_WAIT
@@ -460,10 +560,7 @@ impl Tailer {
         if self.closed.len() == CLOSED_FILES_REMEMBERED {
             self.closed.pop_front();
         }
-        self.closed.push_back(ClosedFile {
-            id: file.id,
-            offset: file.offset,
-        });
+        self.closed.push_back(file.saved());
     }
 }
 
@@ -500,6 +597,57 @@ impl Pending {
             }
         }
     }
+}
+
+/// Removes and returns the remembered file with this identity, if the file at `path` still
+/// starts with its fingerprint; a reused inode is not mistaken for it.
+fn take_matching(known: &mut VecDeque<SavedFile>, id: FileId, path: &Path) -> Option<SavedFile> {
+    let index = known
+        .iter()
+        .position(|saved| saved.device == id.device && saved.inode == id.inode)?;
+    let saved = known.remove(index)?;
+    matches_saved(path, &saved)
+        .unwrap_or(false)
+        .then_some(saved)
+}
+
+/// Finds the saved file among `candidates`: first by device and inode, then, when that file
+/// was truncated (copytruncate), by a copy that starts with the saved first bytes. Returns the
+/// path and whether it is the same inode.
+///
+/// NOTE: with an empty saved fingerprint (the file was empty at the last save) any file
+/// matches, so a copytruncate of such a file while logtally is down is not noticed.
+fn find_saved<'a>(
+    saved: &SavedFile,
+    candidates: impl Iterator<Item = &'a PathBuf> + Clone,
+) -> Option<(PathBuf, bool)> {
+    let matches = |path: &PathBuf| matches_saved(path, saved).unwrap_or(false);
+    let is_same_inode = |path: &&PathBuf| {
+        std::fs::metadata(path)
+            .is_ok_and(|meta| meta.dev() == saved.device && meta.ino() == saved.inode)
+    };
+    if let Some(path) = candidates.clone().find(is_same_inode)
+        && matches(path)
+    {
+        return Some((path.clone(), true));
+    }
+    candidates
+        .filter(|path| !is_same_inode(path) && !discover::is_compressed(path))
+        .find(|path| matches(path))
+        .map(|path| (path.clone(), false))
+}
+
+/// Regular files directly inside `directory`, sorted.
+fn list_files(directory: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(directory) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|entry| Some(entry.ok()?.path()))
+        .filter(|path| path.is_file())
+        .collect();
+    files.sort();
+    files
 }
 
 fn create_watcher(sender: Sender<Wake>) -> Option<RecommendedWatcher> {

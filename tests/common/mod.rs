@@ -123,6 +123,11 @@ impl Daemon {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// GETs `path` and returns the status code and body.
     pub fn get(&self, path: &str) -> (u16, String) {
         http_get(self.address, path)
