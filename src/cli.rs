@@ -81,7 +81,7 @@ pub struct RunArgs {
     pub poll_interval: Option<Duration>,
 
     /// Lines longer than this many bytes are cut to it before the rules see them.
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE_BYTES)]
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE_BYTES, value_parser = parse_positive_bytes)]
     pub max_line_bytes: usize,
 
     /// Log level: error, warn, info, debug or trace.
@@ -100,7 +100,7 @@ pub struct OnceArgs {
     pub files: Vec<PathBuf>,
 
     /// Lines longer than this many bytes are cut to it before the rules see them.
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE_BYTES)]
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE_BYTES, value_parser = parse_positive_bytes)]
     pub max_line_bytes: usize,
 }
 
@@ -111,28 +111,56 @@ pub struct CheckArgs {
     pub paths: Vec<PathBuf>,
 }
 
-/// Parses a duration such as `250ms`, `10s`, `5m` or `1h`.
+/// Parses a duration such as `250ms`, `10s`, `5m`, `1h` or `1m30s`. Zero is rejected: every
+/// duration flag sets an interval or a wait, and zero would make it spin.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().map_err(|_| {
-        format!("invalid duration {text:?}: expected a number and a unit, as in 10s")
-    })?;
-    let seconds = match unit {
-        "ms" => number / 1000.0,
-        "s" => number,
-        "m" => number * 60.0,
-        "h" => number * 3600.0,
-        _ => {
-            return Err(format!(
-                "invalid duration {text:?}: the unit must be ms, s, m or h, as in 250ms or 10s"
-            ));
-        }
+    let invalid = || {
+        format!(
+            "invalid duration {text:?}: write a number and a unit (ms, s, m, h), as in 250ms, 10s or 1m30s"
+        )
     };
-    Duration::try_from_secs_f64(seconds)
-        .map_err(|error| format!("invalid duration {text:?}: {error}"))
+    if text.is_empty() {
+        return Err(invalid());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .ok_or_else(invalid)?;
+        let (number, tail) = rest.split_at(digits);
+        let unit_length = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        let (unit, next) = tail.split_at(unit_length);
+        let number: f64 = number.parse().map_err(|_| invalid())?;
+        let seconds = match unit {
+            "ms" => number / 1000.0,
+            "s" => number,
+            "m" => number * 60.0,
+            "h" => number * 3600.0,
+            _ => return Err(invalid()),
+        };
+        total += Duration::try_from_secs_f64(seconds).map_err(|_| invalid())?;
+        rest = next;
+    }
+    if total.is_zero() {
+        return Err(format!(
+            "invalid duration {text:?}: it must be greater than zero"
+        ));
+    }
+    Ok(total)
+}
+
+/// Parses a byte count of at least 1.
+fn parse_positive_bytes(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1 byte".to_owned()),
+        Ok(bytes) => Ok(bytes),
+        Err(_) => Err(format!(
+            "invalid byte count {text:?}: write a whole number such as 1048576"
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -149,14 +177,40 @@ mod tests {
     }
 
     #[test]
-    fn durations_rejected() {
-        assert!(parse_duration("10").unwrap_err().contains("unit must be"));
-        assert!(
-            parse_duration("s")
-                .unwrap_err()
-                .contains("expected a number")
+    fn durations_compound() {
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(
+            parse_duration("1h2m3s4ms"),
+            Ok(Duration::from_millis(3_723_004))
         );
-        assert!(parse_duration("10d").unwrap_err().contains("unit must be"));
+    }
+
+    #[test]
+    fn durations_rejected() {
+        let invalid = "write a number and a unit (ms, s, m, h), as in 250ms, 10s or 1m30s";
+        for text in ["10", "s", "10d", "", "1.2.3s", "-5s"] {
+            let error = parse_duration(text).unwrap_err();
+            assert_eq!(
+                error,
+                format!("invalid duration {text:?}: {invalid}"),
+                "{text}"
+            );
+        }
+        let zero = parse_duration("0s").unwrap_err();
+        assert_eq!(
+            zero,
+            "invalid duration \"0s\": it must be greater than zero"
+        );
+    }
+
+    #[test]
+    fn byte_counts() {
+        assert_eq!(parse_positive_bytes("1048576"), Ok(1_048_576));
+        assert_eq!(
+            parse_positive_bytes("0").unwrap_err(),
+            "must be at least 1 byte"
+        );
+        assert!(parse_positive_bytes("1MB").is_err());
     }
 
     #[test]

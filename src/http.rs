@@ -43,24 +43,33 @@ pub struct Site {
 /// Resolves a listen address. `:PORT` means every interface; it tries the IPv6 wildcard first
 /// (which also accepts IPv4 on Linux) and falls back to IPv4 where IPv6 is unavailable.
 pub async fn bind(address: &str) -> io::Result<TcpListener> {
-    if let Some(port) = address.strip_prefix(':') {
-        let port: u16 = port.parse().map_err(|_| invalid_address(address))?;
+    let Some((host, port)) = address.rsplit_once(':') else {
+        return Err(invalid_address(address, "expected HOST:PORT or :PORT"));
+    };
+    let port: u16 = port.parse().map_err(|_| {
+        invalid_address(
+            address,
+            &format!("the port {port:?} is not a number from 0 to 65535"),
+        )
+    })?;
+    if host.is_empty() {
         return match TcpListener::bind(SocketAddr::from(([0u16; 8], port))).await {
             Ok(listener) => Ok(listener),
             Err(_) => TcpListener::bind(SocketAddr::from(([0u8; 4], port))).await,
         };
     }
-    let addresses: Vec<SocketAddr> = address
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let addresses: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
-        .map_err(|_| invalid_address(address))?
+        .map_err(|error| invalid_address(address, &format!("cannot resolve the host: {error}")))?
         .collect();
     TcpListener::bind(addresses.as_slice()).await
 }
 
-fn invalid_address(address: &str) -> io::Error {
+fn invalid_address(address: &str, reason: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
-        format!("invalid listen address {address:?}: expected HOST:PORT or :PORT"),
+        format!("invalid listen address {address:?}: {reason}"),
     )
 }
 

@@ -203,7 +203,7 @@ const BAD_RULES: &[(&str, &str, &str)] = &[
     ),
     (
         "regex_error",
-        "[parse]\nregex = '^(?P<a>x'\n",
+        "[parse]\nregex = '^(?P<a>x'\n[[metric]]\nname = \"a_total\"\ntype = \"counter\"\nhelp = \"h\"\n",
         "FILE:2:11: invalid regex: unclosed group",
     ),
     (
@@ -255,6 +255,21 @@ const BAD_RULES: &[(&str, &str, &str)] = &[
         "empty_buckets",
         "[parse]\nregex = '(?P<ms>\\d+)'\n[[metric]]\nname = \"a_seconds\"\ntype = \"histogram\"\nhelp = \"h\"\nvalue = \"ms\"\nbuckets = []\n",
         "FILE:8:11: `buckets` is empty; list at least one upper bound",
+    ),
+    (
+        "number_as_string",
+        "[parse]\nregex = '(?P<v>\\d+)'\n[[metric]]\nname = \"a_seconds\"\ntype = \"gauge\"\nhelp = \"h\"\nvalue = \"v\"\nscale = \"0.001\"\n",
+        "FILE:8:9: invalid type: string \"0.001\", expected a number",
+    ),
+    (
+        "empty_help",
+        "[parse]\nregex = 'x'\n[[metric]]\nname = \"a_total\"\ntype = \"counter\"\nhelp = \"\"\n",
+        "FILE:6:8: `help` is empty; describe what the metric counts, as Prometheus shows it",
+    ),
+    (
+        "no_metrics",
+        "[parse]\nregex = 'x'\n",
+        "FILE:1:1: the file has no [[metric]] tables, so it would count nothing",
     ),
     (
         "unknown_type",

@@ -334,8 +334,8 @@ fn invalid_glob_rejected_at_start() {
     ]);
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
-        stderr(&output),
-        "logtally: invalid glob \"/tmp/[x.log\": unclosed character class; missing ']'\n"
+        last_line(&stderr(&output)),
+        "logtally: invalid glob \"/tmp/[x.log\": unclosed character class; missing ']'"
     );
 }
 
@@ -356,7 +356,44 @@ fn busy_port_reported() {
     ]);
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
-        stderr(&output),
-        format!("logtally: failed to listen on {address}: Address already in use (os error 98)\n")
+        last_line(&stderr(&output)),
+        format!("logtally: failed to listen on {address}: Address already in use (os error 98)")
     );
+}
+
+#[test]
+fn invalid_flags_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_file(dir.path(), "rules.toml", RULES);
+    let rules = rules.to_str().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--rescan-interval", "0s"],
+            "invalid duration \"0s\": it must be greater than zero",
+        ),
+        (
+            &["--poll-interval", "10"],
+            "invalid duration \"10\": write a number and a unit",
+        ),
+        (&["--max-line-bytes", "0"], "must be at least 1 byte"),
+        (
+            &["--web.listen-address", "127.0.0.1:99999"],
+            "invalid listen address \"127.0.0.1:99999\": the port \"99999\" is not a number from 0 to 65535",
+        ),
+    ];
+    for (flags, expected) in cases {
+        let mut args = vec!["run", "--rules", rules, "--logs", "/nonexistent/*.log"];
+        args.extend(flags);
+        let output = common::logtally(&args);
+        assert_ne!(output.status.code(), Some(0), "{flags:?}");
+        assert!(
+            stderr(&output).contains(expected),
+            "{flags:?}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+fn last_line(text: &str) -> &str {
+    text.lines().last().unwrap_or("")
 }

@@ -32,6 +32,12 @@ pub fn run(args: &RunArgs) -> ExitCode {
     let Some(rules) = super::load_rules(&args.rules) else {
         return ExitCode::FAILURE;
     };
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        rule_files = rules.files.len(),
+        metrics = rules.metrics.len(),
+        "Starting logtally."
+    );
     if !args.telemetry_path.starts_with('/') {
         eprintln!(
             "logtally: invalid --web.telemetry-path {:?}: it must start with /",
@@ -196,6 +202,14 @@ fn lock(store: &Mutex<Store>) -> MutexGuard<'_, Store> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Waits for the next signal on `stream`, or forever if there is no stream.
+async fn recv_optional(stream: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match stream {
+        Some(stream) => stream.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
 
@@ -206,8 +220,14 @@ async fn shutdown_signal() {
             return std::future::pending().await;
         }
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => info!(signal = "SIGINT", "Received signal."),
-        _ = terminate.recv() => info!(signal = "SIGTERM", "Received signal."),
+    let mut hangup = signal(SignalKind::hangup()).ok();
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return info!(signal = "SIGINT", "Received signal."),
+            _ = terminate.recv() => return info!(signal = "SIGTERM", "Received signal."),
+            Some(()) = recv_optional(&mut hangup) => {
+                warn!(signal = "SIGHUP", "Received signal; reloading rules is not supported, so nothing changes.");
+            }
+        }
     }
 }

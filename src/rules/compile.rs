@@ -64,6 +64,12 @@ impl Builder {
             }
         };
 
+        if spec.metrics.is_empty() {
+            context.error(
+                0..0,
+                "the file has no [[metric]] tables, so it would count nothing",
+            );
+        }
         let regex = compile_regex(&mut context, &spec.parse.get_ref().regex);
         if let Some(regex) = regex {
             let metrics = self.add_metrics(&mut context, &regex, spec.metrics);
@@ -124,6 +130,11 @@ impl Builder {
     ) -> Option<MetricRule> {
         let errors_before = context.errors.len();
         let kind = parse_kind(context, &spec.kind);
+        if spec.help.get_ref().trim().is_empty() {
+            let message =
+                "`help` is empty; describe what the metric counts, as Prometheus shows it";
+            context.error(spec.help.span(), message);
+        }
         let name = spec.name.get_ref();
         if let Some(kind) = kind
             && let Err(message) = check_metric_name(name, kind)
@@ -217,14 +228,29 @@ fn family_difference(known: &FamilyDef, new: &FamilyDef) -> &'static str {
 }
 
 /// Removes the position and source excerpt that `toml` appends, since the error names them.
+/// Serde's names for types, and the TOML words a rule author knows them by.
+const TYPE_WORDS: [(&str, &str); 7] = [
+    ("expected f64", "expected a number"),
+    ("expected i64", "expected a whole number"),
+    ("expected u64", "expected a whole number"),
+    ("expected a sequence", "expected an array"),
+    ("expected a map", "expected a table"),
+    ("invalid type: map", "invalid type: table"),
+    ("invalid type: sequence", "invalid type: array"),
+];
+
 fn toml_message(error: &toml::de::Error) -> String {
     let message = error.message().trim();
     let message = message.strip_suffix('.').unwrap_or(message);
-    match message {
+    let mut text = match message {
         "" => "invalid TOML".to_owned(),
         text if text.contains("missing field") => format!("{text} in this table"),
         text => text.to_owned(),
+    };
+    for (serde_word, toml_word) in TYPE_WORDS {
+        text = text.replace(serde_word, toml_word);
     }
+    text
 }
 
 fn parse_kind(context: &mut FileContext, kind: &Spanned<String>) -> Option<MetricKind> {

@@ -12,8 +12,8 @@
 //!   while the new file is read from its start;
 //! - a file that shows up under a new name that the globs match is kept at its offset;
 //! - a retired handle is closed once it is read to its end and either its file is deleted,
-//!   the new file under its old name has data (the writer has moved on), or it has been idle
-//!   for [`ROTATE_WAIT`];
+//!   the new file under its old name has data (the writer has moved on), or both the
+//!   retirement and its last data are [`ROTATE_WAIT`] in the past;
 //! - a file that gets shorter, or whose first bytes change, was truncated and is read again
 //!   from its start.
 
@@ -189,6 +189,14 @@ impl Tailer {
             globs = self.globs.len(),
             "Initial glob expansion done."
         );
+        for glob in &self.globs {
+            if !self.files.iter().any(|file| glob.matches(&file.path)) {
+                warn!(
+                    glob = glob.as_str(),
+                    "Glob matches no file yet; files that appear later are followed."
+                );
+            }
+        }
         if self.config.checkpoint_interval.is_some() {
             // Saved before any read, so a crash before the first interval still resumes here.
             sink.checkpoint(self.positions());
@@ -328,10 +336,15 @@ impl Tailer {
                 .ok()
                 .map(|meta| FileId::of(&meta));
             if current != Some(file.id) {
-                info!(path = %file.path.display(), "File was rotated; reading the old file to its end.");
+                if current.is_some() {
+                    info!(path = %file.path.display(), "File was rotated; reading the old file to its end.");
+                } else {
+                    info!(path = %file.path.display(), "File was deleted or moved away; reading it to its end.");
+                }
                 file.retired_at = Some(now);
+                let rotated = current.is_some();
                 self.stats.update(&file.path, |stats| {
-                    stats.rotations += 1;
+                    stats.rotations += u64::from(rotated);
                     stats.followed = false;
                 });
             }
@@ -535,6 +548,7 @@ impl Tailer {
                 let file = self.files.swap_remove(index);
                 info!(path = %file.path.display(), offset = file.offset, "Closed rotated file after reading it to its end.");
                 self.remember_closed(&file);
+                self.forget_stats_if_gone(&file.path);
             } else {
                 index += 1;
             }
@@ -551,9 +565,20 @@ impl Tailer {
         if metadata.len() > file.offset {
             return false;
         }
-        metadata.nlink() == 0
-            || active_with_data.contains(&file.path)
-            || file.last_data_at.elapsed() >= ROTATE_WAIT
+        let quiet = file
+            .retired_at
+            .is_some_and(|at| at.elapsed() >= ROTATE_WAIT)
+            && file.last_data_at.elapsed() >= ROTATE_WAIT;
+        metadata.nlink() == 0 || active_with_data.contains(&file.path) || quiet
+    }
+
+    /// Drops the counts of a path that no file is followed under any more and that no longer
+    /// exists, so date-named logs do not leave series behind forever.
+    fn forget_stats_if_gone(&mut self, path: &Path) {
+        let followed = self.files.iter().any(|file| file.path == path);
+        if !followed && !path.exists() {
+            self.stats.lock().remove(path);
+        }
     }
 
     fn remember_closed(&mut self, file: &FollowedFile) {

@@ -304,6 +304,11 @@ pub fn require_program(name: &str) -> Option<PathBuf> {
         !required,
         "{name} is not installed, and LOGTALLY_REQUIRE_PROMETHEUS=1 requires it"
     );
-    println!("skipped: {name} is not installed (Debian package prometheus)");
+    // Written to the real standard error, which the test harness does not capture, so the
+    // skip shows in the output of a passing run.
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped: {name} is not installed (Debian package prometheus)"
+    );
     None
 }
