@@ -38,6 +38,15 @@ pub struct RunArgs {
     #[arg(long, value_name = "GLOB", required = true)]
     pub logs: Vec<String>,
 
+    /// Paths never to follow even when a --logs glob matches them, as a glob (repeatable).
+    #[arg(long = "logs.exclude", value_name = "GLOB")]
+    pub logs_exclude: Vec<String>,
+
+    /// Skip files not modified for this long; a skipped file that changes is followed from
+    /// its size at the time it was skipped.
+    #[arg(long = "logs.ignore-older", value_name = "DURATION", value_parser = parse_duration)]
+    pub logs_ignore_older: Option<Duration>,
+
     /// Address to serve metrics on; ':PORT' listens on all interfaces.
     #[arg(
         long = "web.listen-address",

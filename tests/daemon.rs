@@ -397,3 +397,64 @@ fn invalid_flags_rejected() {
 fn last_line(text: &str) -> &str {
     text.lines().last().unwrap_or("")
 }
+
+#[test]
+fn excluded_paths_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_file(dir.path(), "rules.toml", RULES);
+    let glob = format!("{}/*.log", dir.path().display());
+    let exclude = format!("{}/debug-*.log", dir.path().display());
+    let daemon = Daemon::start(&[
+        "--rules",
+        rules.to_str().unwrap(),
+        "--logs",
+        &glob,
+        "--logs.exclude",
+        &exclude,
+    ]);
+    daemon.wait_for_log("Initial glob expansion done.", WAIT);
+
+    let debug = dir.path().join("debug-1.log");
+    let access = dir.path().join("access.log");
+    append(&debug, b"GET 200 1 1\nGET 200 1 1\n");
+    append(&access, b"GET 200 1 1\n");
+
+    let body = daemon.wait_for(&lines_read(&access), "1", WAIT);
+    assert_eq!(samples(&body).get(&lines_read(&debug)), None, "{body}");
+    assert_eq!(value(&body, GET_200), "1");
+}
+
+#[test]
+fn old_files_ignored_until_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_file(dir.path(), "rules.toml", RULES);
+    let old = dir.path().join("old.log");
+    std::fs::write(&old, b"GET 200 1 1\nGET 200 1 1\n").unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    let fresh = dir.path().join("fresh.log");
+    std::fs::write(&fresh, b"GET 200 1 1\n").unwrap();
+    let glob = format!("{}/*.log", dir.path().display());
+    let daemon = Daemon::start(&[
+        "--rules",
+        rules.to_str().unwrap(),
+        "--logs",
+        &glob,
+        "--from-start",
+        "--logs.ignore-older",
+        "1h",
+    ]);
+
+    let body = daemon.wait_for(&lines_read(&fresh), "1", WAIT);
+    assert_eq!(samples(&body).get(&lines_read(&old)), None, "{body}");
+
+    // A change makes the old file current; only its new line counts.
+    append(&old, b"GET 200 1 1\n");
+    daemon.wait_for(&lines_read(&old), "1", WAIT);
+    daemon.wait_for(GET_200, "2", WAIT);
+}

@@ -514,3 +514,43 @@ fn many_idle_files_then_one_line() {
     append(&dir.path().join("h17/app/f3.log"), &line);
     daemon.wait_for(STATUS_200, "1", WAIT);
 }
+
+#[test]
+fn copytruncate_unread_tail_from_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, b"").unwrap();
+    let lines = case_lines("copytruncate");
+    let rules = case("copytruncate").join("rules.toml");
+    let daemon = Daemon::start(&[
+        "--rules",
+        rules.to_str().unwrap(),
+        "--logs",
+        log.to_str().unwrap(),
+        "--poll-interval",
+        "2s",
+    ]);
+    daemon.wait_following(&log);
+
+    lines[0..3].iter().for_each(|line| append(&log, line));
+    daemon.wait_for(STATUS_200, "3", WAIT);
+    // Within one poll interval: two more lines, then copytruncate, then two lines in the
+    // truncated file. The first two are only in the copy.
+    lines[3..5].iter().for_each(|line| append(&log, line));
+    std::fs::copy(&log, dir.path().join("access.log.1")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&log)
+        .unwrap();
+    lines[5..7].iter().for_each(|line| append(&log, line));
+
+    let body = daemon.wait_for(STATUS_200, "7", WAIT);
+    let path = format!("{{path=\"{}\"}}", log.display());
+    assert_eq!(
+        value(&body, &format!("logtally_file_truncations_total{path}")),
+        "1"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(value(&daemon.scrape(), STATUS_200), "7");
+}

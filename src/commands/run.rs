@@ -56,6 +56,8 @@ pub fn run(args: &RunArgs) -> ExitCode {
             .positions
             .as_ref()
             .map(|_| args.positions_save_interval),
+        exclude: args.logs_exclude.clone(),
+        ignore_older: args.logs_ignore_older,
     };
     let mut tailer = match Tailer::new(config) {
         Ok(tailer) => tailer,

@@ -59,11 +59,12 @@ pub trait LineSink {
 }
 
 /// What one call to [`FollowedFile::read_available`] saw.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ReadOutcome {
     pub bytes: u64,
-    /// The file was shorter than the offset, or its first bytes changed: it was truncated.
-    pub truncated: bool,
+    /// Set when the file was shorter than the offset or its first bytes changed, so it was
+    /// truncated: the position it had been read to before, for finding a copy of the old data.
+    pub truncated_from: Option<SavedFile>,
     /// The read stopped at its byte budget with more data left.
     pub more: bool,
 }
@@ -158,7 +159,7 @@ impl FollowedFile {
         sink: &mut dyn LineSink,
     ) -> io::Result<ReadOutcome> {
         let mut outcome = ReadOutcome {
-            truncated: self.check_truncation()?,
+            truncated_from: self.check_truncation()?,
             ..Default::default()
         };
 
@@ -177,7 +178,7 @@ impl FollowedFile {
         }
 
         self.unpublished.bytes += outcome.bytes;
-        self.unpublished.truncations += u64::from(outcome.truncated);
+        self.unpublished.truncations += u64::from(outcome.truncated_from.is_some());
         if outcome.bytes > 0 {
             self.last_data_at = Instant::now();
             if self.fingerprint.len() < FINGERPRINT_BYTES {
@@ -214,19 +215,20 @@ impl FollowedFile {
         }
     }
 
-    /// Returns true, and rewinds to offset 0, when the file is shorter than the offset or no
-    /// longer starts with the bytes it started with.
-    fn check_truncation(&mut self) -> io::Result<bool> {
+    /// Rewinds to offset 0 when the file is shorter than the offset or no longer starts with
+    /// the bytes it started with, and returns the position it had before.
+    fn check_truncation(&mut self) -> io::Result<Option<SavedFile>> {
         let size = self.file.metadata()?.len();
         let shrunk = size < self.offset;
         let rewritten = !shrunk && size > self.offset && !self.fingerprint_matches()?;
         if !shrunk && !rewritten {
-            return Ok(false);
+            return Ok(None);
         }
+        let before = self.saved();
         self.offset = 0;
         self.splitter.reset();
         self.fingerprint.clear();
-        Ok(true)
+        Ok(Some(before))
     }
 
     fn fingerprint_matches(&self) -> io::Result<bool> {
@@ -335,7 +337,7 @@ mod tests {
         read(&mut followed, &mut sink);
         std::fs::write(&path, "line 4\n").unwrap();
         let outcome = read(&mut followed, &mut sink);
-        assert!(outcome.truncated);
+        assert!(outcome.truncated_from.is_some());
         assert_eq!(sink.0, ["line 1", "line 2", "line 3", "line 4"]);
     }
 
@@ -349,7 +351,7 @@ mod tests {
         read(&mut followed, &mut sink);
         std::fs::write(&path, "line 3\nline 4\nline 5\n").unwrap();
         let outcome = read(&mut followed, &mut sink);
-        assert!(outcome.truncated);
+        assert!(outcome.truncated_from.is_some());
         assert_eq!(sink.0, ["line 1", "line 2", "line 3", "line 4", "line 5"]);
     }
 }

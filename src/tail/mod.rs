@@ -66,6 +66,10 @@ pub struct TailConfig {
     pub max_line_bytes: usize,
     /// Interval between calls of [`LineSink::checkpoint`]; `None` for no checkpoints.
     pub checkpoint_interval: Option<Duration>,
+    /// Globs of paths never to follow, even when `globs` match them.
+    pub exclude: Vec<String>,
+    /// Files not modified for this long are not followed until they change.
+    pub ignore_older: Option<Duration>,
 }
 
 /// Why the tailer woke up.
@@ -89,6 +93,10 @@ impl Stopper {
 pub struct Tailer {
     config: TailConfig,
     globs: Vec<Glob>,
+    excludes: Vec<Glob>,
+    /// Files skipped for being older than `ignore_older`, with their size then: if one changes,
+    /// it is followed from that size, so only its new lines count.
+    ignored: HashMap<FileId, u64>,
     files: Vec<FollowedFile>,
     /// Files closed after being read to their end, remembered so they are not read again
     /// from the start if they appear under a name the globs match.
@@ -128,6 +136,11 @@ impl Tailer {
             .iter()
             .map(|text| Glob::new(text))
             .collect::<Result<_, _>>()?;
+        let excludes = config
+            .exclude
+            .iter()
+            .map(|text| Glob::new(text))
+            .collect::<Result<_, _>>()?;
         let (wake_sender, wakes) = mpsc::channel();
         let watcher = match config.poll_interval {
             Some(_) => None,
@@ -135,6 +148,8 @@ impl Tailer {
         };
         Ok(Tailer {
             config,
+            excludes,
+            ignored: HashMap::new(),
             globs,
             files: Vec::new(),
             closed: VecDeque::new(),
@@ -234,7 +249,10 @@ impl Tailer {
                 next_rescan = now + self.config.rescan_interval;
             }
             let polled = self.config.poll_interval.is_some();
-            let expand = rescan || pending.expand || (polled && self.any_path_moved());
+            let expand = rescan
+                || pending.expand
+                || (polled && self.any_path_moved())
+                || self.event_on_skipped_file(&pending.paths);
             if expand {
                 self.expand();
             }
@@ -293,6 +311,9 @@ impl Tailer {
             }
             expansion = expand_all(&self.globs);
         }
+        expansion
+            .files
+            .retain(|path| !self.excludes.iter().any(|exclude| exclude.matches(path)));
 
         let first = !self.first_expansion_done;
         self.first_expansion_done = true;
@@ -367,10 +388,18 @@ impl Tailer {
             return;
         }
 
+        if self.is_too_old(&metadata) {
+            if self.ignored.insert(id, metadata.len()).is_none() {
+                debug!(path = %path.display(), "Not following file: it was not modified within --logs.ignore-older.");
+            }
+            return;
+        }
         let closed = take_matching(&mut self.closed, id, path);
-        let start = closed
-            .as_ref()
-            .map_or(start, |saved| Start::Offset(saved.offset));
+        let start = match (&closed, self.ignored.remove(&id)) {
+            (Some(saved), _) => Start::Offset(saved.offset),
+            (None, Some(size)) if size <= metadata.len() => Start::Offset(size),
+            (None, _) => start,
+        };
         if let Some(file) = self.open(path, start) {
             match closed {
                 Some(_) => {
@@ -381,6 +410,27 @@ impl Tailer {
             self.stats.update(&file.path, |stats| stats.followed = true);
             self.files.push(file);
         }
+    }
+
+    /// Returns true when a file event names a file that was skipped for its age or failed to
+    /// open: it changed, so the next expansion may follow it now.
+    fn event_on_skipped_file(&self, paths: &HashSet<PathBuf>) -> bool {
+        if paths.is_empty() || (self.ignored.is_empty() && self.failed.is_empty()) {
+            return false;
+        }
+        let followed: HashSet<&Path> = self.files.iter().map(|file| file.path.as_path()).collect();
+        paths.iter().any(|path| !followed.contains(path.as_path()))
+    }
+
+    fn is_too_old(&self, metadata: &std::fs::Metadata) -> bool {
+        let Some(limit) = self.config.ignore_older else {
+            return false;
+        };
+        let age = metadata
+            .modified()
+            .ok()
+            .and_then(|modified| modified.elapsed().ok());
+        age.is_some_and(|age| age > limit)
     }
 
     /// Opens a file, logging a failure once per path and error kind.
@@ -494,6 +544,7 @@ impl Tailer {
     /// true when some file has more data than its read budget allowed.
     fn read_files(&mut self, sink: &mut dyn LineSink, only: Option<&HashSet<PathBuf>>) -> bool {
         let mut more = false;
+        let mut truncated = Vec::new();
         for file in &mut self.files {
             let wanted = only
                 .is_none_or(|paths| paths.contains(&file.path) || paths.contains(&file.real_path));
@@ -505,8 +556,9 @@ impl Tailer {
                     if std::mem::take(&mut file.failing) {
                         info!(path = %file.path.display(), "Reading log file works again.");
                     }
-                    if outcome.truncated {
+                    if let Some(before) = outcome.truncated_from {
                         info!(path = %file.path.display(), "File was truncated; reading it from its start.");
+                        truncated.push((before, file.id));
                     }
                     more |= outcome.more;
                 }
@@ -518,8 +570,44 @@ impl Tailer {
                 }
             }
         }
+        for (before, id) in truncated {
+            more |= self.read_copy_tail(&before, id);
+        }
         self.publish();
         more
+    }
+
+    /// After copytruncate, lines written between the last read and the copy are only in the
+    /// copy. Finds the copy next to the file (same first bytes, at least as long as the old
+    /// offset) and follows it from that offset as a retired file, so those lines are read once.
+    fn read_copy_tail(&mut self, before: &SavedFile, truncated: FileId) -> bool {
+        let directory = before
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let listing = list_files(&directory);
+        let is_followed = |path: &PathBuf| {
+            std::fs::metadata(path).is_ok_and(|meta| {
+                let id = FileId::of(&meta);
+                id == truncated || self.files.iter().any(|file| file.id == id)
+            })
+        };
+        let candidates: Vec<PathBuf> = listing
+            .into_iter()
+            .filter(|path| !is_followed(path))
+            .collect();
+        let Some((copy, _)) = find_saved(before, candidates.iter()) else {
+            return false;
+        };
+        let Some(mut file) = self.open(&copy, Start::Offset(before.offset)) else {
+            return false;
+        };
+        info!(path = %before.path.display(), copy = %copy.display(), offset = before.offset, "Reading the rest of the truncated file from its copy.");
+        file.path = before.path.clone();
+        file.retired_at = Some(Instant::now());
+        self.files.push(file);
+        true
     }
 
     /// Moves every open file's new counts into the shared stats, under one lock.
