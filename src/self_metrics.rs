@@ -126,7 +126,7 @@ fn skipped(rules: &RuleSet, store: &Store) -> OwnFamily {
         .files
         .iter()
         .flat_map(|file| &file.metrics)
-        .filter(|metric| metric.value_group.is_some());
+        .filter(|metric| metric.value_field.is_some());
     let series = with_values.flat_map(|metric| {
         SkipReason::ALL.iter().map(move |reason| {
             let count = store.skipped[metric.id][*reason as usize];

@@ -267,6 +267,16 @@ const BAD_RULES: &[(&str, &str, &str)] = &[
         "FILE:6:8: `help` is empty; describe what the metric counts, as Prometheus shows it",
     ),
     (
+        "empty_parse_array",
+        "parse = []\n[[metric]]\nname = \"a_total\"\ntype = \"counter\"\nhelp = \"h\"\n",
+        "FILE:1:1: `parse` is an empty array; give at least one [[parse]] table",
+    ),
+    (
+        "second_pattern_invalid",
+        "[[parse]]\nregex = 'x'\n[[parse]]\nregex = '(y'\n[[metric]]\nname = \"a_total\"\ntype = \"counter\"\nhelp = \"h\"\n",
+        "FILE:4:10: invalid regex: unclosed group",
+    ),
+    (
         "no_metrics",
         "[parse]\nregex = 'x'\n",
         "FILE:1:1: the file has no [[metric]] tables, so it would count nothing",

@@ -13,15 +13,34 @@ pub use value::ListMode;
 use value::read_values;
 
 use crate::metrics::{KEY_SEPARATOR, Store};
-use crate::rules::{MetricKind, MetricRule, RuleSet};
+use crate::rules::{MetricKind, MetricRule, Pattern, RuleSet};
 
 /// Applies rules to lines. One engine serves one thread.
 pub struct Engine {
     rules: Arc<RuleSet>,
-    /// Reused capture locations, one per rule file.
-    locations: Vec<CaptureLocations>,
+    /// Reused capture locations, per rule file and pattern.
+    locations: Vec<Vec<CaptureLocations>>,
     /// Reused buffer for the series key of the current update.
     key: Vec<u8>,
+}
+
+/// The fields of one matched line: where each field's capture group is in the line.
+struct Fields<'a> {
+    line: &'a [u8],
+    groups: &'a [Option<usize>],
+    locations: &'a CaptureLocations,
+}
+
+impl<'a> Fields<'a> {
+    /// Returns the bytes of a field, or nothing if the pattern that matched lacks the field or
+    /// its group did not take part in the match.
+    fn get(&self, field: usize) -> &'a [u8] {
+        let span = self.groups[field].and_then(|group| self.locations.get(group));
+        match span {
+            Some((start, end)) => &self.line[start..end],
+            None => &[],
+        }
+    }
 }
 
 impl Engine {
@@ -30,7 +49,12 @@ impl Engine {
         let locations = rules
             .files
             .iter()
-            .map(|file| file.regex.capture_locations())
+            .map(|file| {
+                file.patterns
+                    .iter()
+                    .map(|pattern| pattern.regex.capture_locations())
+                    .collect()
+            })
             .collect();
         Engine {
             rules,
@@ -48,47 +72,57 @@ impl Engine {
     pub fn apply(&mut self, line: &[u8], store: &mut Store) {
         for (index, file) in self.rules.files.iter().enumerate() {
             let locations = &mut self.locations[index];
-            if file.regex.captures_read(locations, line).is_none() {
+            let Some((pattern, locations)) = first_match(&file.patterns, locations, line) else {
                 store.unmatched[index] += 1;
                 continue;
-            }
+            };
+            let fields = Fields {
+                line,
+                groups: &pattern.groups,
+                locations,
+            };
             for metric in &file.metrics {
-                update_metric(&self.rules, metric, line, locations, &mut self.key, store);
+                update_metric(&self.rules, metric, &fields, &mut self.key, store);
             }
         }
     }
 }
 
+/// Tries the patterns in order and returns the first that matches, with its captures.
+fn first_match<'a>(
+    patterns: &'a [Pattern],
+    locations: &'a mut [CaptureLocations],
+    line: &[u8],
+) -> Option<(&'a Pattern, &'a CaptureLocations)> {
+    for (pattern, locations) in patterns.iter().zip(locations.iter_mut()) {
+        if pattern.regex.captures_read(locations, line).is_some() {
+            return Some((pattern, locations));
+        }
+    }
+    None
+}
+
 fn update_metric(
     rules: &RuleSet,
     metric: &MetricRule,
-    line: &[u8],
-    locations: &CaptureLocations,
+    fields: &Fields,
     key: &mut Vec<u8>,
     store: &mut Store,
 ) {
     key.clear();
-    for &group in &metric.label_groups {
-        push_label_value(key, group_bytes(locations, group, line));
+    for &field in &metric.label_fields {
+        push_label_value(key, fields.get(field));
     }
 
-    let Some(group) = metric.value_group else {
+    let Some(field) = metric.value_field else {
         store.record(rules, metric.family, key, None);
         return;
     };
-    let text = group_bytes(locations, group, line);
+    let text = fields.get(field);
     let allow_negative = rules.families[metric.family].kind != MetricKind::Counter;
     let mut record = |value| store.record(rules, metric.family, key, Some(value));
     if let Err(reason) = read_values(text, metric.list, metric.scale, allow_negative, &mut record) {
         store.skip(metric.id, reason);
-    }
-}
-
-/// Returns the bytes a group captured, or nothing if it did not take part in the match.
-fn group_bytes<'a>(locations: &CaptureLocations, group: usize, line: &'a [u8]) -> &'a [u8] {
-    match locations.get(group) {
-        Some((start, end)) => &line[start..end],
-        None => &[],
     }
 }
 
@@ -107,6 +141,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::decimal::Sum;
     use crate::metrics::{Series, label_values};
 
     const RULES: &str = r#"
@@ -224,5 +259,52 @@ buckets = [0.5, 0.7]
                 exponent: 0
             })
         );
+    }
+
+    const TWO_PATTERNS: &str = r#"
+[[parse]]
+regex = '^(?P<method>[A-Z]+) (?P<code>\d{3}) (?P<bytes>\d+)$'
+
+[[parse]]
+regex = '^status=(?P<code>\d{3})$'
+
+[[metric]]
+name = "requests_total"
+type = "counter"
+help = "Requests."
+labels = ["method", "code"]
+
+[[metric]]
+name = "bytes_total"
+type = "counter"
+help = "Bytes."
+value = "bytes"
+"#;
+
+    #[test]
+    fn patterns_tried_in_order() {
+        let rules = Arc::new(RuleSet::from_source(Path::new("two.toml"), TWO_PATTERNS).unwrap());
+        assert_eq!(rules.files[0].fields, ["method", "code", "bytes"]);
+        let mut store = Store::new(&rules);
+        let mut engine = Engine::new(rules.clone());
+        for line in [&b"GET 200 10"[..], b"status=503", b"status=503", b"nothing"] {
+            engine.apply(line, &mut store);
+        }
+
+        let requests = series_of(&store, 0);
+        assert_eq!(requests.len(), 2);
+        // The second pattern has no method field, so its lines get an empty method label.
+        assert_eq!(requests[0].0, ["", "503"]);
+        assert_eq!(
+            requests[0].1,
+            Series::Counter(Sum::Exact {
+                mantissa: 2,
+                exponent: 0
+            })
+        );
+        assert_eq!(requests[1].0, ["GET", "200"]);
+        assert_eq!(store.unmatched, [1]);
+        // Lines from the second pattern have no bytes field: their updates skip as empty.
+        assert_eq!(store.skipped[1], [0, 2, 0, 0]);
     }
 }

@@ -9,7 +9,9 @@ use toml::Spanned;
 
 use super::names::{check_label_name, check_metric_name};
 use super::schema::{LabelsSpec, MetricSpec, RuleFileSpec};
-use super::{DEFAULT_BUCKETS, FamilyDef, LoadError, MetricKind, MetricRule, RuleFile, RuleSet};
+use super::{
+    DEFAULT_BUCKETS, FamilyDef, LoadError, MetricKind, MetricRule, Pattern, RuleFile, RuleSet,
+};
 use crate::decimal::Decimal;
 use crate::engine::ListMode;
 
@@ -70,13 +72,27 @@ impl Builder {
                 "the file has no [[metric]] tables, so it would count nothing",
             );
         }
-        let regex = compile_regex(&mut context, &spec.parse.get_ref().regex);
-        if let Some(regex) = regex {
-            let metrics = self.add_metrics(&mut context, &regex, spec.metrics);
+        if spec.parse.0.is_empty() {
+            context.error(
+                0..0,
+                "`parse` is an empty array; give at least one [[parse]] table",
+            );
+        }
+        let regexes: Vec<Option<Regex>> = spec
+            .parse
+            .0
+            .iter()
+            .map(|parse| compile_regex(&mut context, &parse.regex))
+            .collect();
+        let regexes: Option<Vec<Regex>> = regexes.into_iter().collect();
+        if let Some(regexes) = regexes.filter(|regexes| !regexes.is_empty()) {
+            let (fields, patterns) = field_table(regexes);
+            let metrics = self.add_metrics(&mut context, &fields, spec.metrics);
             if context.errors.is_empty() {
                 self.rules.files.push(RuleFile {
                     path: path.to_path_buf(),
-                    regex,
+                    patterns,
+                    fields,
                     metrics,
                 });
             }
@@ -92,13 +108,13 @@ impl Builder {
     fn add_metrics(
         &mut self,
         context: &mut FileContext,
-        regex: &Regex,
+        fields: &[String],
         specs: Vec<Spanned<MetricSpec>>,
     ) -> Vec<MetricRule> {
-        let groups: HashMap<&str, usize> = regex
-            .capture_names()
+        let groups: HashMap<&str, usize> = fields
+            .iter()
             .enumerate()
-            .filter_map(|(index, name)| Some((name?, index)))
+            .map(|(index, name)| (name.as_str(), index))
             .collect();
         let mut seen: HashMap<String, String> = HashMap::new();
         let mut metrics = Vec::new();
@@ -142,8 +158,8 @@ impl Builder {
             context.error(spec.name.span(), message);
         }
 
-        let (label_names, label_groups) = resolve_labels(context, groups, spec.labels.as_ref());
-        let value_group = spec
+        let (label_names, label_fields) = resolve_labels(context, groups, spec.labels.as_ref());
+        let value_field = spec
             .value
             .as_ref()
             .and_then(|value| resolve_field(context, groups, value));
@@ -173,9 +189,8 @@ impl Builder {
         Some(MetricRule {
             family,
             id,
-            label_groups,
-            value_group,
-            value_field: spec.value.as_ref().map(|value| value.get_ref().clone()),
+            label_fields,
+            value_field,
             scale,
             list,
         })
@@ -225,6 +240,34 @@ fn family_difference(known: &FamilyDef, new: &FamilyDef) -> &'static str {
     } else {
         "help text"
     }
+}
+
+/// Gives every named group of any pattern a field index, and each pattern the capture
+/// group of each field it defines.
+fn field_table(regexes: Vec<Regex>) -> (Vec<String>, Vec<Pattern>) {
+    let mut fields: Vec<String> = Vec::new();
+    for regex in &regexes {
+        for name in regex.capture_names().flatten() {
+            if !fields.iter().any(|field| field == name) {
+                fields.push(name.to_owned());
+            }
+        }
+    }
+    let patterns = regexes
+        .into_iter()
+        .map(|regex| {
+            let groups = fields
+                .iter()
+                .map(|field| {
+                    regex
+                        .capture_names()
+                        .position(|name| name == Some(field.as_str()))
+                })
+                .collect();
+            Pattern { regex, groups }
+        })
+        .collect();
+    (fields, patterns)
 }
 
 /// Removes the position and source excerpt that `toml` appends, since the error names them.

@@ -71,12 +71,10 @@ pub struct MetricRule {
     pub family: usize,
     /// Index into [`RuleSet::metrics`], used to count skipped values.
     pub id: usize,
-    /// Capture-group index for each label, in label order.
-    pub label_groups: Vec<usize>,
-    /// Capture-group index of the value field, if the metric has one.
-    pub value_group: Option<usize>,
-    /// Name of the value field, if the metric has one.
-    pub value_field: Option<String>,
+    /// Field index ([`RuleFile::fields`]) for each label, in label order.
+    pub label_fields: Vec<usize>,
+    /// Field index of the value, if the metric has one.
+    pub value_field: Option<usize>,
     /// Factor applied to each value before it is recorded.
     pub scale: Option<Decimal>,
     /// What a field holding several numbers records.
@@ -87,8 +85,19 @@ pub struct MetricRule {
 #[derive(Debug, Clone)]
 pub struct RuleFile {
     pub path: PathBuf,
-    pub regex: Regex,
+    /// The `[parse]` patterns, tried in order; the first that matches gives the fields.
+    pub patterns: Vec<Pattern>,
+    /// Every field any pattern defines; metrics refer to fields by index into this list.
+    pub fields: Vec<String>,
     pub metrics: Vec<MetricRule>,
+}
+
+/// One `[parse]` regex and where each field of the rule file is in its captures.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    pub regex: Regex,
+    /// Capture-group index of each field, or `None` where this pattern does not define it.
+    pub groups: Vec<Option<usize>>,
 }
 
 /// All loaded rule files, ready to apply to lines.
@@ -122,13 +131,15 @@ impl RuleSet {
         let mut updates: Vec<String> = self
             .files
             .iter()
-            .flat_map(|file| &file.metrics)
-            .filter(|metric| metric.family == family)
-            .map(|metric| {
+            .flat_map(|file| file.metrics.iter().map(move |metric| (file, metric)))
+            .filter(|(_, metric)| metric.family == family)
+            .map(|(file, metric)| {
                 let scale = metric
                     .scale
                     .map_or_else(|| "1".to_owned(), |scale| scale.to_string());
-                let field = metric.value_field.as_deref().unwrap_or("");
+                let field = metric
+                    .value_field
+                    .map_or("", |index| file.fields[index].as_str());
                 format!(" value={field} scale={scale} list={:?}", metric.list)
             })
             .collect();

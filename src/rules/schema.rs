@@ -13,14 +13,48 @@ use toml::Spanned;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleFileSpec {
-    /// How each line is split into fields.
-    pub parse: Spanned<ParseSpec>,
+    /// How each line is split into fields: one `[parse]` table, or several `[[parse]]`
+    /// tables tried in order.
+    pub parse: ParseList,
     /// The metrics that matching lines update, in file order.
     #[serde(default, rename = "metric")]
     pub metrics: Vec<Spanned<MetricSpec>>,
 }
 
-/// The `[parse]` table.
+/// The `parse` key: one table or an array of tables.
+#[derive(Debug)]
+pub struct ParseList(pub Vec<ParseSpec>);
+
+impl<'de> Deserialize<'de> for ParseList {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ParseListVisitor)
+    }
+}
+
+struct ParseListVisitor;
+
+impl<'de> Visitor<'de> for ParseListVisitor {
+    type Value = ParseList;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a [parse] table or [[parse]] tables")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ParseList, A::Error> {
+        let spec = ParseSpec::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        Ok(ParseList(vec![spec]))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ParseList, A::Error> {
+        let mut specs = Vec::new();
+        while let Some(spec) = seq.next_element::<ParseSpec>()? {
+            specs.push(spec);
+        }
+        Ok(ParseList(specs))
+    }
+}
+
+/// One `[parse]` table.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ParseSpec {
