@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Compares logtally with mtail on the same Envoy log: both count it with equivalent rules
+# (rules/envoy.toml and benches/envoy.mtail), the request counts must agree, and the script
+# prints lines per CPU-second, their ratio, and the peak resident memory of each.
+#
+# Usage: benches/compare-mtail.sh [LINES]     (default 1000000)
+# Installs Debian's mtail when it is missing. mtail listens only on 127.0.0.1 here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+lines=${1:-1000000}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+if ! command -v mtail >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq mtail >/dev/null
+fi
+if ! command -v /usr/bin/time >/dev/null || ! /usr/bin/time -f '' true 2>/dev/null; then
+  apt-get update -qq && apt-get install -y -qq time >/dev/null
+fi
+
+echo "Generating $lines Envoy lines..."
+python3 benches/genlog.py --format envoy --lines "$lines" > "$work/envoy.log"
+cargo build --release --quiet
+
+# Runs a command, keeping its output, and prints "user+sys seconds, peak KiB".
+measure() {
+  local output=$1
+  shift
+  /usr/bin/time -f '%U %S %M' -o "$work/time" "$@" > "$output" 2> "$work/stderr" || {
+    cat "$work/stderr" >&2
+    return 1
+  }
+  awk '{ printf "%.3f %d\n", $1 + $2, $3 }' "$work/time"
+}
+
+read -r logtally_cpu logtally_kib < <(measure "$work/logtally.prom" \
+  target/release/logtally once --rules rules/envoy.toml "$work/envoy.log")
+
+mkdir "$work/progs"
+cp benches/envoy.mtail "$work/progs/"
+read -r mtail_cpu mtail_kib < <(measure "$work/mtail.prom" \
+  mtail --one_shot --one_shot_format prometheus --progs "$work/progs" \
+  --logs "$work/envoy.log" --address 127.0.0.1 --port 0 --logtostderr)
+
+# Request counts must agree series for series; label order differs, so sort the labels.
+python3 - "$work/logtally.prom" "$work/mtail.prom" <<'PY'
+import re
+import sys
+
+def requests(path):
+    counts = {}
+    for line in open(path, encoding="utf-8", errors="replace"):
+        if not line.startswith("envoy_http_requests_total{"):
+            continue
+        series, value = line.rsplit(" ", 1)
+        labels = re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', series)
+        key = tuple(sorted((name, value) for name, value in labels if name != "prog"))
+        counts[key] = counts.get(key, 0) + float(value)
+    return counts
+
+logtally, mtail = requests(sys.argv[1]), requests(sys.argv[2])
+if logtally != mtail:
+    only = set(logtally.items()) ^ set(mtail.items())
+    print(f"request counts differ in {len(only)} series, for example {sorted(only)[:3]}")
+    sys.exit(1)
+print(f"request counts agree: {len(logtally)} series, {int(sum(logtally.values()))} requests")
+PY
+
+awk -v lines="$lines" -v lc="$logtally_cpu" -v lk="$logtally_kib" -v mc="$mtail_cpu" -v mk="$mtail_kib" 'BEGIN {
+  lr = lines / lc; mr = lines / mc
+  printf "%-9s %12s %16s %12s\n", "tool", "CPU s", "lines/CPU-s", "peak MiB"
+  printf "%-9s %12.2f %16.0f %12.1f\n", "logtally", lc, lr, lk / 1024
+  printf "%-9s %12.2f %16.0f %12.1f\n", "mtail", mc, mr, mk / 1024
+  printf "logtally handles %.1f times mtail'"'"'s lines per CPU-second\n", lr / mr
+}'
