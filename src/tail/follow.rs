@@ -13,6 +13,7 @@ use std::time::Instant;
 use super::stats::FileStats;
 use crate::lines::{Emit, LineSplitter, SplitStats};
 use crate::state::{SavedFile, from_hex, to_hex};
+use tracing::warn;
 
 /// Bytes at the start of a file compared to notice that it was truncated and rewritten past
 /// the old offset between two looks (copytruncate followed by fast writes).
@@ -89,6 +90,13 @@ pub struct FollowedFile {
     pub last_data_at: Instant,
     /// True after a failed read, until a read succeeds; the failure is logged once.
     pub failing: bool,
+    /// True once a cut line or a NUL run in this file has been logged.
+    warned_cut: bool,
+    warned_nul: bool,
+    /// True after a read, until the counts are published.
+    read_since_publish: bool,
+    /// The file's size at the last read.
+    size: u64,
     /// Counts not yet published, beyond what the splitter counts.
     unpublished: FileStats,
     /// The splitter's counts as of the last publication.
@@ -111,6 +119,10 @@ impl FollowedFile {
             retired_at: None,
             last_data_at: Instant::now(),
             failing: false,
+            warned_cut: false,
+            warned_nul: false,
+            read_since_publish: true,
+            size: metadata.len(),
             unpublished: FileStats::default(),
             published_split: SplitStats::default(),
         };
@@ -192,11 +204,16 @@ impl FollowedFile {
     /// Counts a failed read, to be published with the other counts.
     pub fn count_error(&mut self) {
         self.unpublished.errors += 1;
+        self.read_since_publish = true;
     }
 
     /// Adds the counts since the last call to `stats`, and sets its offset and size.
     pub fn publish(&mut self, stats: &mut FileStats) {
+        if !std::mem::take(&mut self.read_since_publish) {
+            return;
+        }
         let split = self.splitter.stats();
+        self.warn_once(&split);
         stats.lines += split.lines - self.published_split.lines;
         stats.truncated_lines += split.truncated_lines - self.published_split.truncated_lines;
         stats.nul_bytes += split.nul_bytes - self.published_split.nul_bytes;
@@ -208,10 +225,19 @@ impl FollowedFile {
         stats.errors += unpublished.errors;
         if self.retired_at.is_none() {
             stats.offset = self.offset;
-            stats.size = self
-                .file
-                .metadata()
-                .map_or(stats.size, |metadata| metadata.len());
+            stats.size = self.size.max(self.offset);
+        }
+    }
+
+    /// Logs the first cut line and the first NUL run of this file, once each.
+    fn warn_once(&mut self, split: &SplitStats) {
+        if split.truncated_lines > 0 && !self.warned_cut {
+            self.warned_cut = true;
+            warn!(path = %self.path.display(), "Cut a line longer than --max-line-bytes; later ones are only counted.");
+        }
+        if split.nul_bytes > 0 && !self.warned_nul {
+            self.warned_nul = true;
+            warn!(path = %self.path.display(), "Skipped NUL bytes, as copytruncate leaves; later ones are only counted.");
         }
     }
 
@@ -219,6 +245,8 @@ impl FollowedFile {
     /// the bytes it started with, and returns the position it had before.
     fn check_truncation(&mut self) -> io::Result<Option<SavedFile>> {
         let size = self.file.metadata()?.len();
+        self.size = size;
+        self.read_since_publish = true;
         let shrunk = size < self.offset;
         let rewritten = !shrunk && size > self.offset && !self.fingerprint_matches()?;
         if !shrunk && !rewritten {
