@@ -160,6 +160,7 @@ mod tests {
             kind,
             label_names: labels.iter().map(|label| label.to_string()).collect(),
             buckets: buckets.to_vec(),
+            max_series: usize::MAX,
         }
     }
 

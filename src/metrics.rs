@@ -9,9 +9,13 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hashbrown::HashMap;
+use tracing::warn;
 
 use crate::decimal::{Decimal, Sum};
 use crate::rules::{FamilyDef, MetricKind, RuleSet};
+
+/// The value of every label of a family's overflow series.
+pub const OVERFLOW_LABEL_VALUE: &str = "__overflow__";
 
 /// Ends each label value inside a series key.
 pub const KEY_SEPARATOR: u8 = 0xFF;
@@ -205,6 +209,9 @@ pub struct Store {
     pub unmatched: Vec<u64>,
     /// Skipped updates per metric id and [`SkipReason`].
     pub skipped: Vec<[u64; SkipReason::ALL.len()]>,
+    /// Updates folded into the overflow series, per family, because the family had reached
+    /// its `max_series`.
+    pub overflowed: Vec<u64>,
 }
 
 impl Store {
@@ -227,6 +234,7 @@ impl Store {
             families,
             unmatched: vec![0; rules.files.len()],
             skipped: vec![[0; SkipReason::ALL.len()]; rules.metrics.len()],
+            overflowed: vec![0; rules.families.len()],
         }
     }
 
@@ -236,12 +244,42 @@ impl Store {
     pub fn record(&mut self, rules: &RuleSet, family: usize, key: &[u8], value: Option<Decimal>) {
         let definition = &rules.families[family];
         let series = &mut self.families[family];
-        match series.get_mut(key) {
+        if let Some(existing) = series.get_mut(key) {
+            existing.record(definition, value);
+        } else if series.len() >= definition.max_series {
+            self.overflow(rules, family, value);
+        } else {
+            series
+                .insert(key.into(), Series::new(definition))
+                .record(definition, value);
+        }
+    }
+
+    /// Records an update that would create a series beyond the family's `max_series` in the
+    /// family's overflow series, whose every label value is [`OVERFLOW_LABEL_VALUE`].
+    #[cold]
+    fn overflow(&mut self, rules: &RuleSet, family: usize, value: Option<Decimal>) {
+        let definition = &rules.families[family];
+        let mut key = Vec::new();
+        for _ in &definition.label_names {
+            key.extend_from_slice(OVERFLOW_LABEL_VALUE.as_bytes());
+            key.push(KEY_SEPARATOR);
+        }
+        let series = &mut self.families[family];
+        match series.get_mut(&key) {
             Some(existing) => existing.record(definition, value),
             None => series
                 .insert(key.into(), Series::new(definition))
                 .record(definition, value),
         }
+        if self.overflowed[family] == 0 {
+            warn!(
+                metric = definition.name,
+                max_series = definition.max_series,
+                "Metric reached max_series; further new label sets go to one overflow series."
+            );
+        }
+        self.overflowed[family] += 1;
     }
 
     /// Counts an update skipped for `reason`.
@@ -268,6 +306,7 @@ mod tests {
             kind,
             label_names: vec!["a".into()],
             buckets: buckets.to_vec(),
+            max_series: usize::MAX,
         }
     }
 

@@ -103,6 +103,7 @@ pub fn families(
     ));
     families.push(unmatched(rules, store));
     families.push(skipped(rules, store));
+    families.extend(series_counts(rules, store));
     families
 }
 
@@ -146,6 +147,37 @@ fn skipped(rules: &RuleSet, store: &Store) -> OwnFamily {
     )
 }
 
+/// The number of series per metric, and the updates folded into overflow series.
+fn series_counts(rules: &RuleSet, store: &Store) -> [OwnFamily; 2] {
+    let per_family = || {
+        rules
+            .families
+            .iter()
+            .zip(&store.families)
+            .zip(&store.overflowed)
+    };
+    let sizes = per_family()
+        .map(|((definition, series), _)| (vec![definition.name.clone()], series.len() as u64));
+    let overflowed =
+        per_family().map(|((definition, _), count)| (vec![definition.name.clone()], *count));
+    [
+        family(
+            "logtally_series",
+            MetricKind::Gauge,
+            "Series each metric has now, counting its overflow series.",
+            &["metric"],
+            sizes,
+        ),
+        family(
+            "logtally_series_overflowed_total",
+            MetricKind::Counter,
+            "Updates that would have created a label set beyond the metric's max_series and went to its overflow series.",
+            &["metric"],
+            overflowed,
+        ),
+    ]
+}
+
 fn path_label(path: &std::path::Path) -> String {
     path.to_string_lossy().into_owned()
 }
@@ -163,6 +195,7 @@ fn family(
         kind,
         label_names: labels.iter().map(|label| (*label).to_owned()).collect(),
         buckets: Vec::new(),
+        max_series: usize::MAX,
     };
     let mut family = FamilySeries::default();
     for (values, count) in series {

@@ -458,3 +458,56 @@ fn old_files_ignored_until_changed() {
     daemon.wait_for(&lines_read(&old), "1", WAIT);
     daemon.wait_for(GET_200, "2", WAIT);
 }
+
+#[test]
+fn label_flood_held_at_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = RULES.replacen(
+        "labels = [\"method\", { status = \"code\" }]",
+        "labels = [\"method\", { status = \"code\" }]\nmax_series = 50",
+        1,
+    );
+    let rules = write_file(dir.path(), "rules.toml", &rules);
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, b"").unwrap();
+    let daemon = Daemon::start(&[
+        "--rules",
+        rules.to_str().unwrap(),
+        "--logs",
+        log.to_str().unwrap(),
+    ]);
+    daemon.wait_following(&log);
+
+    // 5000 distinct methods: the first 50 get series, the other 4950 lines overflow.
+    let flood: String = (0..5000)
+        .map(|index| format!("M{index} 200 1 1\n"))
+        .collect();
+    append(&log, flood.as_bytes());
+
+    let body = daemon.wait_for(&lines_read(&log), "5000", WAIT);
+    let overflow = "http_requests_total{method=\"__overflow__\",status=\"__overflow__\"}";
+    assert_eq!(value(&body, overflow), "4950");
+    assert_eq!(
+        value(&body, "logtally_series{metric=\"http_requests_total\"}"),
+        "51"
+    );
+    assert_eq!(
+        value(
+            &body,
+            "logtally_series_overflowed_total{metric=\"http_requests_total\"}"
+        ),
+        "4950"
+    );
+    assert_eq!(
+        value(&body, "http_requests_total{method=\"M49\",status=\"200\"}"),
+        "1"
+    );
+    assert_eq!(
+        samples(&body).get("http_requests_total{method=\"M50\",status=\"200\"}"),
+        None
+    );
+    assert_eq!(
+        daemon.count_log_lines("Metric reached max_series", Duration::from_millis(500)),
+        1
+    );
+}

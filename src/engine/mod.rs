@@ -5,7 +5,6 @@
 
 mod value;
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use regex::bytes::CaptureLocations;
@@ -14,6 +13,10 @@ use value::read_values;
 
 use crate::metrics::{KEY_SEPARATOR, Store};
 use crate::rules::{MetricKind, MetricRule, Pattern, RuleSet};
+
+/// Longest label value kept, in bytes; longer values are cut, so one huge field cannot make a
+/// series key, or the scrape, arbitrarily large.
+pub const MAX_LABEL_VALUE_BYTES: usize = 1024;
 
 /// Applies rules to lines. One engine serves one thread.
 pub struct Engine {
@@ -129,11 +132,21 @@ fn update_metric(
 /// Appends a label value to a series key, replacing invalid UTF-8 with U+FFFD so every key,
 /// and so every exported label value, is valid UTF-8.
 fn push_label_value(key: &mut Vec<u8>, value: &[u8]) {
-    match String::from_utf8_lossy(value) {
-        Cow::Borrowed(valid) => key.extend_from_slice(valid.as_bytes()),
-        Cow::Owned(replaced) => key.extend_from_slice(replaced.as_bytes()),
-    }
+    let value = String::from_utf8_lossy(value);
+    key.extend_from_slice(cut_to_limit(&value).as_bytes());
     key.push(KEY_SEPARATOR);
+}
+
+/// Cuts a label value to [`MAX_LABEL_VALUE_BYTES`] at a character boundary.
+fn cut_to_limit(value: &str) -> &str {
+    if value.len() <= MAX_LABEL_VALUE_BYTES {
+        return value;
+    }
+    let mut end = MAX_LABEL_VALUE_BYTES;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    &value[..end]
 }
 
 #[cfg(test)]
@@ -306,5 +319,53 @@ value = "bytes"
         assert_eq!(store.unmatched, [1]);
         // Lines from the second pattern have no bytes field: their updates skip as empty.
         assert_eq!(store.skipped[1], [0, 2, 0, 0]);
+    }
+
+    #[test]
+    fn series_beyond_limit_overflow() {
+        let source = RULES.replacen(
+            "labels = [\"method\", { status = \"code\" }]",
+            "labels = [\"method\", { status = \"code\" }]\nmax_series = 2",
+            1,
+        );
+        let rules = Arc::new(RuleSet::from_source(Path::new("limit.toml"), &source).unwrap());
+        let mut store = Store::new(&rules);
+        let mut engine = Engine::new(rules.clone());
+        for method in ["A", "B", "C", "D", "A", "E"] {
+            engine.apply(format!("{method} 200 1 1").as_bytes(), &mut store);
+        }
+
+        let requests = series_of(&store, 0);
+        let labels: Vec<&Vec<String>> = requests.iter().map(|(labels, _)| labels).collect();
+        assert_eq!(
+            labels,
+            [
+                &vec!["A", "200"],
+                &vec!["B", "200"],
+                &vec!["__overflow__", "__overflow__"]
+            ]
+        );
+        assert_eq!(
+            requests[0].1,
+            Series::Counter(Sum::Exact {
+                mantissa: 2,
+                exponent: 0
+            })
+        );
+        assert_eq!(
+            requests[2].1,
+            Series::Counter(Sum::Exact {
+                mantissa: 3,
+                exponent: 0
+            })
+        );
+        assert_eq!(store.overflowed[0], 3);
+    }
+
+    #[test]
+    fn long_label_values_cut() {
+        let long = format!("{}é", "x".repeat(MAX_LABEL_VALUE_BYTES - 1));
+        assert_eq!(cut_to_limit(&long).len(), MAX_LABEL_VALUE_BYTES - 1);
+        assert_eq!(cut_to_limit("short"), "short");
     }
 }

@@ -10,7 +10,8 @@ use toml::Spanned;
 use super::names::{check_label_name, check_metric_name};
 use super::schema::{LabelsSpec, MetricSpec, RuleFileSpec};
 use super::{
-    DEFAULT_BUCKETS, FamilyDef, LoadError, MetricKind, MetricRule, Pattern, RuleFile, RuleSet,
+    DEFAULT_BUCKETS, DEFAULT_MAX_SERIES, FamilyDef, LoadError, MetricKind, MetricRule, Pattern,
+    RuleFile, RuleSet,
 };
 use crate::decimal::Decimal;
 use crate::engine::ListMode;
@@ -168,6 +169,7 @@ impl Builder {
             .as_ref()
             .and_then(|scale| check_scale(context, scale, kind));
         let list = check_list(context, &spec);
+        let max_series = check_max_series(context, &spec);
         let buckets = kind.and_then(|kind| check_buckets(context, &spec, kind));
         if let Some(kind) = kind {
             check_value_present(context, &spec, kind, span);
@@ -182,6 +184,7 @@ impl Builder {
             kind: kind?,
             label_names,
             buckets: buckets.unwrap_or_default(),
+            max_series,
         };
         let family = self.add_family(context, family, spec.name.span())?;
         let id = self.rules.metrics.len();
@@ -237,6 +240,8 @@ fn family_difference(known: &FamilyDef, new: &FamilyDef) -> &'static str {
         "label list"
     } else if known.buckets != new.buckets {
         "bucket list"
+    } else if known.max_series != new.max_series {
+        "max_series"
     } else {
         "help text"
     }
@@ -476,6 +481,23 @@ fn check_scale(
         return None;
     }
     Some(decimal)
+}
+
+fn check_max_series(context: &mut FileContext, spec: &MetricSpec) -> usize {
+    let Some(limit) = &spec.max_series else {
+        return DEFAULT_MAX_SERIES;
+    };
+    match usize::try_from(*limit.get_ref()) {
+        Ok(limit) if limit > 0 => limit,
+        _ => {
+            let message = format!(
+                "invalid max_series {}: use a whole number of at least 1",
+                limit.get_ref()
+            );
+            context.error(limit.span(), message);
+            DEFAULT_MAX_SERIES
+        }
+    }
 }
 
 fn check_list(context: &mut FileContext, spec: &MetricSpec) -> ListMode {

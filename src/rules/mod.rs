@@ -22,6 +22,10 @@ use crate::engine::ListMode;
 pub use error::{LoadError, LoadErrors, Position};
 pub use names::SELF_PREFIX;
 
+/// Label sets a metric keeps unless its rule sets `max_series`. Label values come from log
+/// lines, so a label fed by a URL or a client address could otherwise grow without bound.
+pub const DEFAULT_MAX_SERIES: usize = 10_000;
+
 /// The Prometheus client libraries' default histogram buckets, in seconds.
 pub const DEFAULT_BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -62,6 +66,8 @@ pub struct FamilyDef {
     pub label_names: Vec<String>,
     /// Upper bounds of the histogram buckets, strictly increasing, without `+Inf`.
     pub buckets: Vec<f64>,
+    /// Most label sets kept; updates that would create more go to one overflow series.
+    pub max_series: usize,
 }
 
 /// One `[[metric]]` of a rule file, resolved against its regex.

@@ -76,6 +76,7 @@ pub struct MetricSpec {
     pub scale: Option<Spanned<f64>>,
     pub list: Option<Spanned<String>>,
     pub buckets: Option<Spanned<Vec<Spanned<f64>>>>,
+    pub max_series: Option<Spanned<i64>>,
 }
 
 /// The `labels` key: a list whose entries are field names or `{ label = "field" }` tables, or

@@ -182,6 +182,26 @@ impl Daemon {
         panic!("no log line containing {text:?} within {timeout:?}");
     }
 
+    /// Counts the log lines containing `text` that arrive within `window`, plus those seen
+    /// before the listening line.
+    pub fn count_log_lines(&self, text: &str, window: Duration) -> usize {
+        let early = self
+            .early_lines
+            .iter()
+            .filter(|line| line.contains(text))
+            .count();
+        let deadline = Instant::now() + window;
+        let mut later = 0;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.log_lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => later += 1,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        early + later
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
