@@ -76,6 +76,14 @@ pub struct RunArgs {
     )]
     pub positions_save_interval: Duration,
 
+    /// Serve POST /-/reload, which reloads the rules as SIGHUP does.
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
+
+    /// Reload the rules when a rule file changes.
+    #[arg(long)]
+    pub watch_rules: bool,
+
     /// Read files present at start from their first line instead of their end. Used only when
     /// there is no positions file yet.
     #[arg(long)]

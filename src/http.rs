@@ -33,11 +33,18 @@ const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Produces the exposition text for one scrape.
 pub type Scrape = Arc<dyn Fn() -> String + Send + Sync>;
 
+/// Reloads the rules, returning the error text when they fail to load.
+pub type Reload = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
 /// What the server serves, and where.
 #[derive(Clone)]
 pub struct Site {
     pub telemetry_path: String,
     pub scrape: Scrape,
+    /// True once every file found at start has been read to its end.
+    pub ready: Arc<dyn Fn() -> bool + Send + Sync>,
+    /// Serves `POST /-/reload` when set (`--web.enable-lifecycle`).
+    pub reload: Option<Reload>,
 }
 
 /// Resolves a listen address. `:PORT` means every interface; it tries the IPv6 wildcard first
@@ -94,7 +101,7 @@ pub async fn serve(listener: TcpListener, site: Site, shutdown: impl Future<Outp
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 let site = site.clone();
-                async move { Ok::<_, Infallible>(respond(&site, &request)) }
+                async move { Ok::<_, Infallible>(respond(&site, &request).await) }
             });
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -115,7 +122,10 @@ pub fn log_listening(listener: &TcpListener, telemetry_path: &str) {
     }
 }
 
-fn respond(site: &Site, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+async fn respond(site: &Site, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    if request.uri().path() == "/-/reload" {
+        return reload(site, request.method()).await;
+    }
     if request.method() != Method::GET && request.method() != Method::HEAD {
         let mut response = text(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -137,11 +147,50 @@ fn respond(site: &Site, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     }
     match path {
         "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/ready" if (site.ready)() => text(StatusCode::OK, "ready\n"),
+        "/ready" => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: still reading the files found at start\n",
+        ),
         "/" => landing_page(&site.telemetry_path),
         _ => text(
             StatusCode::NOT_FOUND,
             "Not found. The metrics are at the telemetry path.\n",
         ),
+    }
+}
+
+/// `POST` or `PUT /-/reload`, as Prometheus serves it.
+async fn reload(site: &Site, method: &Method) -> Response<Full<Bytes>> {
+    let Some(reload) = site.reload.clone() else {
+        return text(StatusCode::FORBIDDEN, "Lifecycle API is not enabled.\n");
+    };
+    if method != Method::POST && method != Method::PUT {
+        let mut response = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Use POST or PUT to reload.\n",
+        );
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("POST, PUT"));
+        return response;
+    }
+    match tokio::task::spawn_blocking(move || reload()).await {
+        Ok(Ok(())) => text(StatusCode::OK, "Reloaded.\n"),
+        Ok(Err(errors)) => {
+            let mut response = Response::new(Full::new(Bytes::from(format!(
+                "failed to reload rules:\n{errors}\n"
+            ))));
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            with_type(response, "text/plain; charset=utf-8")
+        }
+        Err(error) => {
+            warn!(%error, "The reload task failed.");
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The reload task failed.\n",
+            )
+        }
     }
 }
 

@@ -77,11 +77,20 @@ const PER_FILE: [PerFile; 9] = [
     },
 ];
 
+/// Outcome of the last rule reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReloadStatus {
+    pub ok: bool,
+    /// Time of the last successful load, in milliseconds since the Unix epoch.
+    pub last_success_ms: u64,
+}
+
 /// Builds the self-metric families.
 pub fn families(
     rules: &RuleSet,
     store: &Store,
     files: &BTreeMap<PathBuf, FileStats>,
+    reload: ReloadStatus,
 ) -> Vec<OwnFamily> {
     let mut families: Vec<OwnFamily> = PER_FILE
         .iter()
@@ -104,6 +113,7 @@ pub fn families(
     families.push(unmatched(rules, store));
     families.push(skipped(rules, store));
     families.extend(series_counts(rules, store));
+    families.extend(reload_families(reload));
     families
 }
 
@@ -145,6 +155,35 @@ fn skipped(rules: &RuleSet, store: &Store) -> OwnFamily {
         &["metric", "reason"],
         series,
     )
+}
+
+/// The Prometheus-style reload status: success as 0 or 1, and the time of the last success.
+fn reload_families(reload: ReloadStatus) -> [OwnFamily; 2] {
+    let seconds = Decimal::new(reload.last_success_ms as i64, -3);
+    let mut time = family(
+        "logtally_config_last_reload_success_timestamp_seconds",
+        MetricKind::Gauge,
+        "Time of the last successful load of the rule files, in seconds since the Unix epoch.",
+        &[],
+        std::iter::empty(),
+    );
+    time.1.insert(
+        Box::default(),
+        Series::Gauge {
+            value: seconds,
+            stamp: 0,
+        },
+    );
+    [
+        family(
+            "logtally_config_last_reload_successful",
+            MetricKind::Gauge,
+            "Whether the last reload of the rule files succeeded (1) or failed and kept the old rules (0).",
+            &[],
+            std::iter::once((Vec::new(), u64::from(reload.ok))),
+        ),
+        time,
+    ]
 }
 
 /// The number of series per metric, and the updates folded into overflow series.

@@ -1,13 +1,13 @@
 //! `logtally run`: the daemon that follows logs and serves their metrics.
 //!
-//! Two threads share one [`Store`] behind a mutex. The tailer thread reads files, applies the
-//! rules and records updates, taking the lock once per read (up to 256 KiB of lines), never
-//! per line. The main thread runs the HTTP server on a single-threaded tokio runtime and takes
-//! the lock for each scrape.
+//! The tailer thread reads files, applies the rules and records updates into the [`Live`]
+//! state, taking its lock once per read (up to 256 KiB of lines), never per line. The main
+//! thread runs the HTTP server and signal handling on a single-threaded tokio runtime; a scrape
+//! takes the same lock, and a reload swaps rules and store under it.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::thread;
 
 use tracing::{error, info, warn};
@@ -16,12 +16,15 @@ use crate::cli::RunArgs;
 use crate::engine::Engine;
 use crate::exposition;
 use crate::http::{self, Site};
-use crate::metrics::Store;
-use crate::metrics::now_ms;
+use crate::live::Live;
+use crate::metrics::{Store, now_ms};
+use crate::process::{self, ProcessStats};
 use crate::rules::RuleSet;
-use crate::self_metrics;
+use crate::self_metrics::{self, ReloadStatus};
 use crate::state::{self, SavedFile};
 use crate::tail::{Feed, LineSink, TailConfig, TailStats, Tailer};
+
+mod signals;
 
 /// Runs the daemon until SIGINT or SIGTERM.
 pub fn run(args: &RunArgs) -> ExitCode {
@@ -39,34 +42,18 @@ pub fn run(args: &RunArgs) -> ExitCode {
         "Starting logtally."
     );
     if !args.telemetry_path.starts_with('/') {
-        eprintln!(
-            "logtally: invalid --web.telemetry-path {:?}: it must start with /",
-            args.telemetry_path
-        );
+        let path = &args.telemetry_path;
+        eprintln!("logtally: invalid --web.telemetry-path {path:?}: it must start with /");
         return ExitCode::FAILURE;
     }
 
-    let config = TailConfig {
-        globs: args.logs.clone(),
-        from_start: args.from_start,
-        rescan_interval: args.rescan_interval,
-        poll_interval: args.poll_interval,
-        max_line_bytes: args.max_line_bytes,
-        checkpoint_interval: args
-            .positions
-            .as_ref()
-            .map(|_| args.positions_save_interval),
-        exclude: args.logs_exclude.clone(),
-        ignore_older: args.logs_ignore_older,
-    };
-    let mut tailer = match Tailer::new(config) {
+    let mut tailer = match Tailer::new(tail_config(args)) {
         Ok(tailer) => tailer,
         Err(message) => {
             eprintln!("logtally: {message}");
             return ExitCode::FAILURE;
         }
     };
-
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -92,12 +79,16 @@ pub fn run(args: &RunArgs) -> ExitCode {
     if let Some(path) = &args.positions {
         restore_state(path, &rules, &mut store, &mut tailer);
     }
-    let store = Arc::new(Mutex::new(store));
+    let live = Arc::new(Live::new(args.rules.clone(), rules.clone(), store));
+    if args.watch_rules {
+        signals::watch_rule_files(&args.rules, live.clone());
+    }
+
     let tail_stats = tailer.stats();
     let stopper = tailer.stopper();
-    let mut sink = EngineSink {
-        engine: Engine::new(rules.clone()),
-        store: store.clone(),
+    let mut sink = LiveSink {
+        engine: Engine::new(rules),
+        live: live.clone(),
         positions: args.positions.clone(),
         last_save_error: None,
     };
@@ -106,13 +97,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
         .spawn(move || tailer.run(&mut sink))
         .expect("spawning a thread");
 
-    let site = Site {
-        telemetry_path: args.telemetry_path.clone(),
-        scrape: scrape_fn(rules, store, tail_stats),
-    };
+    let site = site(args, live.clone(), tail_stats);
     runtime.block_on(async {
         http::log_listening(&listener, &site.telemetry_path);
-        http::serve(listener, site, shutdown_signal()).await;
+        http::serve(listener, site, signals::until_shutdown(live)).await;
     });
 
     info!("Shutting down.");
@@ -122,6 +110,65 @@ pub fn run(args: &RunArgs) -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+fn tail_config(args: &RunArgs) -> TailConfig {
+    TailConfig {
+        globs: args.logs.clone(),
+        from_start: args.from_start,
+        rescan_interval: args.rescan_interval,
+        poll_interval: args.poll_interval,
+        max_line_bytes: args.max_line_bytes,
+        checkpoint_interval: args
+            .positions
+            .as_ref()
+            .map(|_| args.positions_save_interval),
+        exclude: args.logs_exclude.clone(),
+        ignore_older: args.logs_ignore_older,
+    }
+}
+
+/// What the HTTP server serves: the scrape, readiness and, with `--web.enable-lifecycle`,
+/// reloads.
+fn site(args: &RunArgs, live: Arc<Live>, tail: TailStats) -> Site {
+    let ready_tail = tail.clone();
+    let reload = args.enable_lifecycle.then(|| {
+        let live = live.clone();
+        let reload: http::Reload =
+            Arc::new(move || live.reload().map_err(|errors| errors.to_string()));
+        reload
+    });
+    Site {
+        telemetry_path: args.telemetry_path.clone(),
+        scrape: Arc::new(move || scrape(&live, &tail)),
+        ready: Arc::new(move || ready_tail.caught_up()),
+        reload,
+    }
+}
+
+/// Encodes the rule metrics and logtally's own metrics.
+fn scrape(live: &Live, tail: &TailStats) -> String {
+    let files = tail.lock().clone();
+    let process = ProcessStats::read();
+    let reload = ReloadStatus {
+        ok: live.last_reload_ok(),
+        last_success_ms: live.last_success_ms(),
+    };
+
+    let current = live.lock();
+    let mut own = self_metrics::families(&current.rules, &current.store, &files, reload);
+    own.push(process::build_info());
+    own.extend(process.map(|stats| stats.families()).unwrap_or_default());
+    let mut families: Vec<_> = current
+        .rules
+        .families
+        .iter()
+        .zip(&current.store.families)
+        .collect();
+    families.extend(own.iter().map(|(definition, series)| (definition, series)));
+    let mut text = String::with_capacity(64 * 1024);
+    exposition::encode(&mut text, &mut families);
+    text
 }
 
 /// Loads the positions file, if any, into the store and the tailer. A missing or empty file
@@ -145,19 +192,24 @@ fn restore_state(path: &Path, rules: &RuleSet, store: &mut Store, tailer: &mut T
     }
 }
 
-/// Applies rules to the lines the tailer reads, and saves the state file when asked.
-struct EngineSink {
+/// Applies the live rules to the lines the tailer reads, and saves the state file when asked.
+struct LiveSink {
     engine: Engine,
-    store: Arc<Mutex<Store>>,
+    live: Arc<Live>,
     positions: Option<PathBuf>,
     /// The kind of the last failed save, so a failure that repeats is logged once.
     last_save_error: Option<std::io::ErrorKind>,
 }
 
-impl LineSink for EngineSink {
+impl LineSink for LiveSink {
     fn lines(&mut self, _path: &Path, feed: &mut Feed) {
-        let mut store = lock(&self.store);
-        feed(&mut |line| self.engine.apply(line, &mut store));
+        let mut current = self.live.lock();
+        if !Arc::ptr_eq(self.engine.rules(), &current.rules) {
+            // A reload swapped the rules since the last batch.
+            self.engine = Engine::new(current.rules.clone());
+        }
+        let store = &mut current.store;
+        feed(&mut |line| self.engine.apply(line, store));
     }
 
     fn checkpoint(&mut self, files: Vec<SavedFile>) {
@@ -165,8 +217,8 @@ impl LineSink for EngineSink {
             return;
         };
         let snapshot = {
-            let store = lock(&self.store);
-            state::snapshot(self.engine.rules(), &store, files, now_ms())
+            let current = self.live.lock();
+            state::snapshot(&current.rules, &current.store, files, now_ms())
         };
         match state::write_atomic(path, &snapshot) {
             Ok(()) => {
@@ -178,57 +230,6 @@ impl LineSink for EngineSink {
                 if self.last_save_error.replace(error.kind()) != Some(error.kind()) {
                     error!(path = %path.display(), %error, "Failed to save the positions file; will retry.");
                 }
-            }
-        }
-    }
-}
-
-fn scrape_fn(rules: Arc<RuleSet>, store: Arc<Mutex<Store>>, tail: TailStats) -> http::Scrape {
-    Arc::new(move || {
-        let files = tail.lock().clone();
-        let store = lock(&store);
-        let own = self_metrics::families(&rules, &store, &files);
-        let mut families: Vec<_> = rules.families.iter().zip(&store.families).collect();
-        families.extend(own.iter().map(|(definition, series)| (definition, series)));
-        let mut text = String::with_capacity(64 * 1024);
-        exposition::encode(&mut text, &mut families);
-        text
-    })
-}
-
-/// Locks the store. A panic while the lock was held leaves counts that are still valid
-/// numbers, so a poisoned lock is used as it is.
-fn lock(store: &Mutex<Store>) -> MutexGuard<'_, Store> {
-    store
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Waits for the next signal on `stream`, or forever if there is no stream.
-async fn recv_optional(stream: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
-    match stream {
-        Some(stream) => stream.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-
-    let mut terminate = match signal(SignalKind::terminate()) {
-        Ok(stream) => stream,
-        Err(error) => {
-            error!(%error, "Failed to listen for SIGTERM.");
-            return std::future::pending().await;
-        }
-    };
-    let mut hangup = signal(SignalKind::hangup()).ok();
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => return info!(signal = "SIGINT", "Received signal."),
-            _ = terminate.recv() => return info!(signal = "SIGTERM", "Received signal."),
-            Some(()) = recv_optional(&mut hangup) => {
-                warn!(signal = "SIGHUP", "Received signal; reloading rules is not supported, so nothing changes.");
             }
         }
     }

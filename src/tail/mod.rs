@@ -217,6 +217,10 @@ impl Tailer {
             sink.checkpoint(self.positions());
         }
         let mut more = self.read_files(sink, None);
+        let mut caught_up = !more;
+        if caught_up {
+            self.stats.set_caught_up();
+        }
         let mut next_rescan = Instant::now() + self.config.rescan_interval;
         let mut next_checkpoint = self
             .config
@@ -260,6 +264,10 @@ impl Tailer {
             let read_all = expand || pending.read_all || more || polled;
             let only = (!read_all).then_some(&pending.paths);
             more = self.read_files(sink, only);
+            if !caught_up && !more {
+                caught_up = true;
+                self.stats.set_caught_up();
+            }
             self.close_drained();
         }
     }

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Counts for one followed path.
@@ -32,13 +33,26 @@ pub struct FileStats {
 
 /// Counts for every path seen, shared between the tailer and scrapes.
 #[derive(Debug, Default, Clone)]
-pub struct TailStats(Arc<Mutex<BTreeMap<PathBuf, FileStats>>>);
+pub struct TailStats {
+    files: Arc<Mutex<BTreeMap<PathBuf, FileStats>>>,
+    caught_up: Arc<AtomicBool>,
+}
 
 impl TailStats {
+    /// True once every file found at start has been read to its end once.
+    pub fn caught_up(&self) -> bool {
+        self.caught_up.load(Ordering::Relaxed)
+    }
+
+    /// Marks the first catch-up as done.
+    pub fn set_caught_up(&self) {
+        self.caught_up.store(true, Ordering::Relaxed);
+    }
+
     /// Locks the counts. A panic while the lock was held leaves valid numbers behind, so a
     /// poisoned lock is used as it is.
     pub fn lock(&self) -> MutexGuard<'_, BTreeMap<PathBuf, FileStats>> {
-        self.0
+        self.files
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }

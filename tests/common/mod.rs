@@ -250,12 +250,20 @@ fn wait_for_address(log_lines: &mpsc::Receiver<String>, seen: &mut Vec<String>) 
 
 /// A plain HTTP/1.1 GET over a new connection; returns the status code and body.
 pub fn http_get(address: SocketAddr, path: &str) -> (u16, String) {
+    http_request(address, "GET", path)
+}
+
+/// A plain HTTP/1.1 request without a body over a new connection; returns the status code
+/// and body.
+pub fn http_request(address: SocketAddr, method: &str, path: &str) -> (u16, String) {
     let mut stream =
         TcpStream::connect_timeout(&address, Duration::from_secs(5)).expect("connecting");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("setting a timeout");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
     stream
         .write_all(request.as_bytes())
         .expect("sending the request");

@@ -1,0 +1,125 @@
+//! The daemon's live state: the rules in force and the series they produced, shared by the
+//! tailer thread (which records updates), scrapes (which read them) and reloads (which swap
+//! the rules).
+//!
+//! Rules and store sit behind one mutex, so a batch of lines, a scrape and a reload each see
+//! one consistent pair. A reload loads the new rule files first; if any has an error, nothing
+//! changes. Otherwise the values of every metric whose definition did not change are carried
+//! into a new store, and the pair is replaced in one step between two batches.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tracing::{error, info};
+
+use crate::metrics::{SkipReason, Store, now_ms};
+use crate::rules::{LoadErrors, RuleSet};
+use crate::state;
+
+/// Rules and the store they update.
+pub struct Current {
+    pub rules: Arc<RuleSet>,
+    pub store: Store,
+}
+
+/// The shared live state and the outcome of the last reload.
+pub struct Live {
+    current: Mutex<Current>,
+    rule_paths: Vec<PathBuf>,
+    last_reload_ok: AtomicBool,
+    /// Time of the last successful load, in milliseconds since the Unix epoch.
+    last_success_ms: AtomicU64,
+}
+
+impl Live {
+    /// Starts with rules already loaded from `rule_paths` and their store.
+    pub fn new(rule_paths: Vec<PathBuf>, rules: Arc<RuleSet>, store: Store) -> Live {
+        Live {
+            current: Mutex::new(Current { rules, store }),
+            rule_paths,
+            last_reload_ok: AtomicBool::new(true),
+            last_success_ms: AtomicU64::new(now_ms()),
+        }
+    }
+
+    /// Locks the current rules and store. A panic while the lock was held leaves counts that
+    /// are still valid numbers, so a poisoned lock is used as it is.
+    pub fn lock(&self) -> MutexGuard<'_, Current> {
+        self.current
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// True when the last reload succeeded (or none has been tried).
+    pub fn last_reload_ok(&self) -> bool {
+        self.last_reload_ok.load(Ordering::Relaxed)
+    }
+
+    /// When the rules were last loaded successfully, in milliseconds since the Unix epoch.
+    pub fn last_success_ms(&self) -> u64 {
+        self.last_success_ms.load(Ordering::Relaxed)
+    }
+
+    /// Loads the rule files again and swaps them in. On an error the old rules stay, the error
+    /// is logged with its locations and returned, and the reload status turns false.
+    pub fn reload(&self) -> Result<(), LoadErrors> {
+        let rules = match RuleSet::load(&self.rule_paths) {
+            Ok(rules) => Arc::new(rules),
+            Err(errors) => {
+                self.last_reload_ok.store(false, Ordering::Relaxed);
+                error!(errors = %errors, "Reloading rules failed; keeping the old rules.");
+                return Err(errors);
+            }
+        };
+
+        let mut current = self.lock();
+        let store = carry_over(&current.rules, &current.store, &rules);
+        let metrics = rules.metrics.len();
+        *current = Current { rules, store };
+        drop(current);
+
+        self.last_reload_ok.store(true, Ordering::Relaxed);
+        self.last_success_ms.store(now_ms(), Ordering::Relaxed);
+        info!(metrics, "Reloaded rules.");
+        Ok(())
+    }
+}
+
+/// Builds a store for `new` rules holding the values of every metric whose definition is the
+/// same in `old`, and the per-file and per-metric counts of files and metrics that remain.
+fn carry_over(old: &RuleSet, store: &Store, new: &RuleSet) -> Store {
+    let mut fresh = Store::new(new);
+    let snapshot = state::snapshot(old, store, Vec::new(), now_ms());
+    state::restore(new, &mut fresh, &snapshot);
+
+    let unmatched: HashMap<&PathBuf, u64> = old
+        .files
+        .iter()
+        .map(|file| &file.path)
+        .zip(store.unmatched.iter().copied())
+        .collect();
+    for (file, count) in new.files.iter().zip(fresh.unmatched.iter_mut()) {
+        *count = unmatched.get(&file.path).copied().unwrap_or(0);
+    }
+
+    let skipped: HashMap<(&PathBuf, &String), [u64; SkipReason::ALL.len()]> = old
+        .files
+        .iter()
+        .flat_map(|file| file.metrics.iter().map(move |metric| (file, metric)))
+        .map(|(file, metric)| {
+            (
+                (&file.path, &old.metrics[metric.id]),
+                store.skipped[metric.id],
+            )
+        })
+        .collect();
+    for file in &new.files {
+        for metric in &file.metrics {
+            let key = (&file.path, &new.metrics[metric.id]);
+            fresh.skipped[metric.id] = skipped.get(&key).copied().unwrap_or_default();
+        }
+    }
+    fresh
+}
