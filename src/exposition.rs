@@ -1,66 +1,141 @@
-//! Exposition: writes metric families in the Prometheus text format, version 0.0.4.
+//! Exposition: writes metric families in the Prometheus text format 0.0.4, or in OpenMetrics
+//! 1.0 text when the scraper asks for it.
 //!
 //! Output is deterministic: families sorted by name, series sorted by their label values
 //! (label by label, in the rule's label order), labels in that order, and numbers printed
 //! exactly. Counters and sums print their exact decimal; bucket bounds print as the shortest
-//! text that reads back as the same float.
+//! text that reads back as the same float. OpenMetrics adds each counter's and histogram's
+//! creation time as a `_created` sample, names counter families without `_total`, and ends
+//! with `# EOF`.
 
 use std::cmp::Ordering;
 use std::fmt::Write;
 
 use crate::decimal::write_float;
 use crate::metrics::{FamilySeries, Histogram, Series, label_values};
-use crate::rules::FamilyDef;
+use crate::rules::{FamilyDef, MetricKind};
 
-/// The `Content-Type` of this format.
+/// The `Content-Type` of the Prometheus text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Appends the given families to `out`, sorted by name.
-pub fn encode(out: &mut String, families: &mut [(&FamilyDef, &FamilySeries)]) {
-    families.sort_by(|a, b| a.0.name.cmp(&b.0.name));
-    for (definition, series) in families.iter() {
-        encode_family(out, definition, series);
+/// The `Content-Type` of OpenMetrics text.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The text formats logtally writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Prometheus,
+    OpenMetrics,
+}
+
+impl Format {
+    /// Picks the format for an HTTP `Accept` header: OpenMetrics when it is listed with a
+    /// quality above zero, the Prometheus text format otherwise.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        let wants_openmetrics = accept.is_some_and(|accept| {
+            accept.split(',').any(|choice| {
+                let mut parts = choice.split(';').map(str::trim);
+                let media = parts.next().unwrap_or("");
+                let refused = parts.any(|parameter| {
+                    parameter
+                        .strip_prefix("q=")
+                        .and_then(|q| q.parse::<f64>().ok())
+                        == Some(0.0)
+                });
+                media.eq_ignore_ascii_case("application/openmetrics-text") && !refused
+            })
+        });
+        if wants_openmetrics {
+            Format::OpenMetrics
+        } else {
+            Format::Prometheus
+        }
+    }
+
+    /// The `Content-Type` of this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Prometheus => CONTENT_TYPE,
+            Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+        }
     }
 }
 
-fn encode_family(out: &mut String, family: &FamilyDef, series: &FamilySeries) {
+/// Appends the given families to `out` in the Prometheus text format, sorted by name.
+pub fn encode(out: &mut String, families: &mut [(&FamilyDef, &FamilySeries)]) {
+    encode_as(out, families, Format::Prometheus);
+}
+
+/// Appends the given families to `out` in `format`, sorted by name.
+pub fn encode_as(out: &mut String, families: &mut [(&FamilyDef, &FamilySeries)], format: Format) {
+    families.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    for (definition, series) in families.iter() {
+        encode_family(out, definition, series, format);
+    }
+    if format == Format::OpenMetrics {
+        out.push_str("# EOF\n");
+    }
+}
+
+fn encode_family(out: &mut String, family: &FamilyDef, series: &FamilySeries, format: Format) {
+    // OpenMetrics names a counter family without the `_total` of its samples.
+    let family_name = match (format, family.kind) {
+        (Format::OpenMetrics, MetricKind::Counter) => {
+            family.name.strip_suffix("_total").unwrap_or(&family.name)
+        }
+        _ => &family.name,
+    };
     out.push_str("# HELP ");
-    out.push_str(&family.name);
+    out.push_str(family_name);
     out.push(' ');
-    escape_help(out, &family.help);
+    escape_help(out, &family.help, format);
     out.push_str("\n# TYPE ");
-    out.push_str(&family.name);
+    out.push_str(family_name);
     out.push(' ');
     out.push_str(family.kind.as_str());
     out.push('\n');
 
-    let mut sorted: Vec<(&[u8], &Series)> = series
-        .iter()
-        .map(|(key, value, _created)| (key, value))
-        .collect();
+    let mut sorted: Vec<(&[u8], &Series, u64)> = series.iter().collect();
     sorted.sort_by(|a, b| compare_keys(a.0, b.0));
 
-    for (key, value) in sorted {
+    for (key, value, created_ms) in sorted {
         let labels: Vec<(&str, &str)> = family
             .label_names
             .iter()
             .map(String::as_str)
             .zip(label_values(key))
             .collect();
+        let created = (format == Format::OpenMetrics).then_some(created_ms);
         match value {
             Series::Counter(sum) => {
                 write_sample(out, &family.name, "", &labels, None);
                 write!(out, "{sum}").expect("writing to a String");
                 out.push('\n');
+                if let Some(created_ms) = created {
+                    write_created(out, family_name, &labels, created_ms);
+                }
             }
             Series::Gauge { value, .. } => {
                 write_sample(out, &family.name, "", &labels, None);
                 write!(out, "{value}").expect("writing to a String");
                 out.push('\n');
             }
-            Series::Histogram(histogram) => encode_histogram(out, family, &labels, histogram),
+            Series::Histogram(histogram) => {
+                encode_histogram(out, family, &labels, histogram);
+                if let Some(created_ms) = created {
+                    write_created(out, family_name, &labels, created_ms);
+                }
+            }
         }
     }
+}
+
+/// Writes `family_created{labels} seconds`, the OpenMetrics creation time of a series.
+fn write_created(out: &mut String, family_name: &str, labels: &[(&str, &str)], created_ms: u64) {
+    write_sample(out, family_name, "_created", labels, None);
+    write!(out, "{}.{:03}", created_ms / 1000, created_ms % 1000).expect("writing to a String");
+    out.push('\n');
 }
 
 fn encode_histogram(
@@ -131,12 +206,13 @@ pub fn escape_label_value(out: &mut String, value: &str) {
     }
 }
 
-/// Escapes help text: backslash and line feed.
-fn escape_help(out: &mut String, help: &str) {
+/// Escapes help text: backslash and line feed, and in OpenMetrics also the double quote.
+fn escape_help(out: &mut String, help: &str, format: Format) {
     for c in help.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
+            '"' if format == Format::OpenMetrics => out.push_str("\\\""),
             other => out.push(other),
         }
     }
@@ -251,5 +327,84 @@ mod tests {
     fn label_order_compares_each_value() {
         assert_eq!(compare_keys(b"a\xFFz\xFF", b"ab\xFFa\xFF"), Ordering::Less);
         assert_eq!(compare_keys(b"200\xFF", b"1000\xFF"), Ordering::Greater);
+    }
+
+    #[test]
+    fn openmetrics_adds_created_and_eof() {
+        let counter = family("requests_total", MetricKind::Counter, &["code"], &[]);
+        let histogram = family("size_bytes", MetricKind::Histogram, &[], &[10.0]);
+        let gauge = family("last_bytes", MetricKind::Gauge, &[], &[]);
+        let mut requests = FamilySeries::default();
+        requests.insert_created(
+            b"200\xFF".to_vec().into(),
+            Series::Counter(Sum::Exact {
+                mantissa: 3,
+                exponent: 0,
+            }),
+            1_700_000_000_250,
+        );
+        let mut sizes = FamilySeries::default();
+        let observed = Histogram {
+            counts: vec![1, 0].into(),
+            sum: Sum::Exact {
+                mantissa: 4,
+                exponent: 0,
+            },
+            count: 1,
+        };
+        sizes.insert_created(
+            Box::default(),
+            Series::Histogram(observed),
+            1_700_000_000_000,
+        );
+        let mut last = FamilySeries::default();
+        last.insert_created(
+            Box::default(),
+            Series::Gauge {
+                value: Decimal::new(4, 0),
+                stamp: 1,
+            },
+            5,
+        );
+
+        let mut out = String::new();
+        encode_as(
+            &mut out,
+            &mut [(&counter, &requests), (&histogram, &sizes), (&gauge, &last)],
+            Format::OpenMetrics,
+        );
+        assert_eq!(
+            out,
+            "# HELP last_bytes Help with \\\\ and\\nnewline.\n\
+             # TYPE last_bytes gauge\n\
+             last_bytes 4\n\
+             # HELP requests Help with \\\\ and\\nnewline.\n\
+             # TYPE requests counter\n\
+             requests_total{code=\"200\"} 3\n\
+             requests_created{code=\"200\"} 1700000000.250\n\
+             # HELP size_bytes Help with \\\\ and\\nnewline.\n\
+             # TYPE size_bytes histogram\n\
+             size_bytes_bucket{le=\"10\"} 1\n\
+             size_bytes_bucket{le=\"+Inf\"} 1\n\
+             size_bytes_sum 4\n\
+             size_bytes_count 1\n\
+             size_bytes_created 1700000000.000\n\
+             # EOF\n"
+        );
+    }
+
+    #[test]
+    fn format_negotiated_from_accept() {
+        let prometheus_asks = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(
+            Format::negotiate(Some(prometheus_asks)),
+            Format::OpenMetrics
+        );
+        assert_eq!(Format::negotiate(Some("text/plain")), Format::Prometheus);
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text; q=0")),
+            Format::Prometheus
+        );
+        assert_eq!(Format::negotiate(None), Format::Prometheus);
     }
 }

@@ -14,7 +14,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::header::{
+    ACCEPT, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, VARY,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -22,7 +24,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
-use crate::exposition::CONTENT_TYPE as EXPOSITION_CONTENT_TYPE;
+use crate::exposition::Format;
 
 /// Time a client has to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,8 +32,8 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request header section accepted, in bytes.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-/// Produces the exposition text for one scrape.
-pub type Scrape = Arc<dyn Fn() -> String + Send + Sync>;
+/// Produces the exposition text for one scrape, in the given format.
+pub type Scrape = Arc<dyn Fn(Format) -> String + Send + Sync>;
 
 /// Reloads the rules, returning the error text when they fail to load.
 pub type Reload = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
@@ -139,11 +141,7 @@ async fn respond(site: &Site, request: &Request<Incoming>) -> Response<Full<Byte
 
     let path = request.uri().path();
     if path == site.telemetry_path {
-        let body = (site.scrape)();
-        return with_type(
-            Response::new(Full::new(Bytes::from(body))),
-            EXPOSITION_CONTENT_TYPE,
-        );
+        return metrics(site, request);
     }
     match path {
         "/healthz" => text(StatusCode::OK, "ok\n"),
@@ -158,6 +156,60 @@ async fn respond(site: &Site, request: &Request<Incoming>) -> Response<Full<Byte
             "Not found. The metrics are at the telemetry path.\n",
         ),
     }
+}
+
+/// The exposition, in the format the `Accept` header asks for, gzip-compressed when the client
+/// accepts that.
+fn metrics(site: &Site, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let header = |name| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+    };
+    let format = Format::negotiate(header(ACCEPT));
+    let text = (site.scrape)(format);
+    let gzipped = accepts_gzip(header(ACCEPT_ENCODING))
+        .then(|| compress(text.as_bytes()))
+        .flatten();
+
+    let compressed = gzipped.is_some();
+    let body = gzipped.map_or_else(|| Bytes::from(text), Bytes::from);
+    let mut response = with_type(Response::new(Full::new(body)), format.content_type());
+    if compressed {
+        response
+            .headers_mut()
+            .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    response
+        .headers_mut()
+        .insert(VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
+    response
+}
+
+/// Returns true when `Accept-Encoding` lists gzip with a quality above zero.
+fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
+    accept_encoding.is_some_and(|header| {
+        header.split(',').any(|choice| {
+            let mut parts = choice.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("");
+            let refused = parts.any(|parameter| {
+                parameter
+                    .strip_prefix("q=")
+                    .and_then(|q| q.parse::<f64>().ok())
+                    == Some(0.0)
+            });
+            coding.eq_ignore_ascii_case("gzip") && !refused
+        })
+    })
+}
+
+fn compress(body: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Write;
+
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(body).ok()?;
+    encoder.finish().ok()
 }
 
 /// `POST` or `PUT /-/reload`, as Prometheus serves it.

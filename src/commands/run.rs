@@ -14,7 +14,7 @@ use tracing::{error, info, warn};
 
 use crate::cli::RunArgs;
 use crate::engine::Engine;
-use crate::exposition;
+use crate::exposition::{self, Format};
 use crate::http::{self, Site};
 use crate::live::Live;
 use crate::metrics::{Store, now_ms};
@@ -140,14 +140,14 @@ fn site(args: &RunArgs, live: Arc<Live>, tail: TailStats) -> Site {
     });
     Site {
         telemetry_path: args.telemetry_path.clone(),
-        scrape: Arc::new(move || scrape(&live, &tail)),
+        scrape: Arc::new(move |format| scrape(&live, &tail, format)),
         ready: Arc::new(move || ready_tail.caught_up()),
         reload,
     }
 }
 
 /// Encodes the rule metrics and logtally's own metrics.
-fn scrape(live: &Live, tail: &TailStats) -> String {
+fn scrape(live: &Live, tail: &TailStats, format: Format) -> String {
     let files = tail.lock().clone();
     let process = ProcessStats::read();
     let reload = ReloadStatus {
@@ -167,7 +167,7 @@ fn scrape(live: &Live, tail: &TailStats) -> String {
         .collect();
     families.extend(own.iter().map(|(definition, series)| (definition, series)));
     let mut text = String::with_capacity(64 * 1024);
-    exposition::encode(&mut text, &mut families);
+    exposition::encode_as(&mut text, &mut families, format);
     text
 }
 
