@@ -128,6 +128,9 @@ pub struct CheckArgs {
     pub paths: Vec<PathBuf>,
 }
 
+/// Longest duration accepted, so that adding one to the current time cannot overflow.
+const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
 /// Parses a duration such as `250ms`, `10s`, `5m`, `1h` or `1m30s`. Zero is rejected: every
 /// duration flag sets an interval or a wait, and zero would make it spin.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -164,6 +167,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if total.is_zero() {
         return Err(format!(
             "invalid duration {text:?}: it must be greater than zero"
+        ));
+    }
+    if total > MAX_DURATION {
+        return Err(format!(
+            "invalid duration {text:?}: it must be at most 87600h (ten years)"
         ));
     }
     Ok(total)
@@ -213,6 +221,11 @@ mod tests {
                 "{text}"
             );
         }
+        let long = parse_duration("87601h").unwrap_err();
+        assert_eq!(
+            long,
+            "invalid duration \"87601h\": it must be at most 87600h (ten years)"
+        );
         let zero = parse_duration("0s").unwrap_err();
         assert_eq!(
             zero,

@@ -12,8 +12,9 @@ use std::fmt;
 /// Eighteen digits always fit an `i64` and exceed the precision of an `f64`.
 const MAX_DIGITS: u32 = 18;
 
-/// Largest exponent magnitude accepted. Values beyond it are rejected as not finite.
-const MAX_EXPONENT: i32 = 300;
+/// Largest exponent magnitude kept. Together with the check that a value converts to a finite
+/// `f64`, it bounds every decimal to the range of `f64`.
+const MAX_EXPONENT: i32 = 340;
 
 /// Powers of ten that an `f64` represents exactly.
 const EXACT_POWERS_OF_TEN: [f64; 23] = [
@@ -69,7 +70,15 @@ impl Decimal {
         }
 
         let mantissa = if negative { -mantissa } else { mantissa };
-        Some(Decimal::new(mantissa, exponent as i16).normalized())
+        Decimal::new(mantissa, exponent as i16)
+            .normalized()
+            .finite()
+    }
+
+    /// Returns the number if it is within the range of `f64`, so it can never become infinite
+    /// when compared with bucket bounds or summed.
+    fn finite(self) -> Option<Decimal> {
+        self.to_f64().is_finite().then_some(self)
     }
 
     /// Converts a float to the shortest decimal that reads back as the same float, so a scale
@@ -92,7 +101,9 @@ impl Decimal {
         if !(-MAX_EXPONENT..=MAX_EXPONENT).contains(&exponent) {
             return None;
         }
-        Some(Decimal::new(mantissa as i64, exponent as i16).normalized())
+        Decimal::new(mantissa as i64, exponent as i16)
+            .normalized()
+            .finite()
     }
 
     /// Returns the sum, rounded to eighteen significant digits where it has more.
@@ -108,7 +119,9 @@ impl Decimal {
             mantissa /= 10;
             exponent += 1;
         }
-        Some(Decimal::new(mantissa as i64, exponent as i16).normalized())
+        Decimal::new(mantissa as i64, exponent as i16)
+            .normalized()
+            .finite()
     }
 
     /// Returns true when the number is below zero.
@@ -473,6 +486,13 @@ mod tests {
             Decimal::new(123456789012345678, -18)
         );
         assert_eq!(Decimal::parse(b"1e999"), None);
+        assert_eq!(
+            Decimal::parse(b"123456789012345678e300"),
+            None,
+            "above f64::MAX"
+        );
+        assert_eq!(parse("1.5e308").to_f64(), 1.5e308);
+        assert_eq!(parse("1e-320").to_f64(), 1e-320);
     }
 
     #[test]

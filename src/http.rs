@@ -85,15 +85,22 @@ fn invalid_address(address: &str, reason: &str) -> io::Error {
 /// Accepts connections until `shutdown` completes.
 pub async fn serve(listener: TcpListener, site: Site, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
+    let mut accept_failing = false;
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut shutdown => return,
         };
         let (stream, peer) = match accepted {
-            Ok(connection) => connection,
+            Ok(connection) => {
+                accept_failing = false;
+                connection
+            }
             Err(error) => {
-                warn!(%error, "Failed to accept a connection.");
+                // Typically out of file descriptors; logged once until an accept works again.
+                if !std::mem::replace(&mut accept_failing, true) {
+                    warn!(%error, "Failed to accept a connection; will retry.");
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }

@@ -90,6 +90,7 @@ pub fn families(
     rules: &RuleSet,
     store: &Store,
     files: &BTreeMap<PathBuf, FileStats>,
+    open_files: u64,
     reload: ReloadStatus,
 ) -> Vec<OwnFamily> {
     let mut families: Vec<OwnFamily> = PER_FILE
@@ -102,13 +103,12 @@ pub fn families(
         })
         .collect();
 
-    let followed = files.values().filter(|stats| stats.followed).count() as u64;
     families.push(family(
         "logtally_files_followed",
         MetricKind::Gauge,
-        "Files currently followed.",
+        "Files open now, counting rotated files still being read to their end.",
         &[],
-        std::iter::once((Vec::new(), followed)),
+        std::iter::once((Vec::new(), open_files)),
     ));
     families.push(unmatched(rules, store));
     families.push(skipped(rules, store));

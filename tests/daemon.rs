@@ -511,3 +511,49 @@ fn label_flood_held_at_limit() {
         1
     );
 }
+
+#[test]
+fn late_writer_after_rotation_counted() {
+    let (dir, daemon) = start(&[]);
+    let log = dir.path().join("access.log");
+    let mut late_writer = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    append(&log, b"GET 200 1 1\n");
+    daemon.wait_for(GET_200, "1", WAIT);
+
+    // Rotate; one writer moves to the new file at once, another keeps the old file a while.
+    std::fs::rename(&log, dir.path().join("access.log.1")).unwrap();
+    append(&log, b"GET 200 1 1\n");
+    daemon.wait_for(GET_200, "2", WAIT);
+    std::thread::sleep(Duration::from_millis(1000));
+    late_writer
+        .write_all(b"GET 200 1 1\nGET 200 1 1\n")
+        .unwrap();
+
+    daemon.wait_for(GET_200, "4", WAIT);
+}
+
+#[test]
+fn reused_inode_not_taken_for_deleted_file() {
+    let (dir, daemon) = start(&[]);
+    let log = dir.path().join("access.log");
+    append(&log, "GET 200 1 1\n".repeat(100).as_bytes());
+    daemon.wait_for(GET_200, "100", WAIT);
+
+    // Deleted, then a new log with the same first bytes and more lines; the file system may
+    // give it the deleted file's inode.
+    std::fs::remove_file(&log).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let fresh = dir.path().join("access-2.log");
+    std::fs::write(&fresh, "GET 200 1 1\n".repeat(300)).unwrap();
+
+    daemon.wait_for(&lines_read(&fresh), "300", WAIT);
+    daemon.wait_for(GET_200, "400", WAIT);
+}
+
+#[test]
+fn polling_finds_new_files_between_rescans() {
+    let (dir, daemon) = start(&["--poll-interval", "100ms", "--rescan-interval", "1h"]);
+    let late = dir.path().join("late.log");
+    append(&late, b"GET 200 1 1\n");
+    daemon.wait_for(&lines_read(&late), "1", WAIT);
+}

@@ -35,6 +35,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
     let Some(rules) = super::load_rules(&args.rules) else {
         return ExitCode::FAILURE;
     };
+    raise_open_file_limit();
     info!(
         version = env!("CARGO_PKG_VERSION"),
         rule_files = rules.files.len(),
@@ -92,24 +93,77 @@ pub fn run(args: &RunArgs) -> ExitCode {
         positions: args.positions.clone(),
         last_save_error: None,
     };
+    // The tailer reports when it returns, so a tailer that dies stops the daemon instead of
+    // leaving it serving metrics that no longer change.
+    let (tailer_done, tailer_stopped) = tokio::sync::oneshot::channel::<()>();
     let tail_thread = thread::Builder::new()
         .name("tailer".into())
-        .spawn(move || tailer.run(&mut sink))
+        .spawn(move || {
+            let _report = ReportOnDrop(Some(tailer_done));
+            tailer.run(&mut sink);
+        })
         .expect("spawning a thread");
 
     let site = site(args, live.clone(), tail_stats);
-    runtime.block_on(async {
+    let tailer_failed = runtime.block_on(async {
         http::log_listening(&listener, &site.telemetry_path);
-        http::serve(listener, site, signals::until_shutdown(live)).await;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<bool>();
+        let shutdown = async move {
+            let failed = tokio::select! {
+                () = signals::until_shutdown(live) => false,
+                _ = tailer_stopped => true,
+            };
+            let _ = stop.send(failed);
+        };
+        http::serve(listener, site, shutdown).await;
+        stopped.await.unwrap_or(true)
     });
 
     info!("Shutting down.");
     stopper.stop();
-    if tail_thread.join().is_err() {
-        error!("The tailer thread panicked.");
+    let panicked = tail_thread.join().is_err();
+    if panicked || tailer_failed {
+        error!("The tailer stopped unexpectedly; exiting.");
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// Sends on its channel when dropped, whether the thread holding it returned or panicked.
+struct ReportOnDrop(Option<tokio::sync::oneshot::Sender<()>>);
+
+impl Drop for ReportOnDrop {
+    fn drop(&mut self) {
+        if let Some(sender) = self.0.take() {
+            let _ = sender.send(());
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit, as the Go runtime does for
+/// exporters: every followed file holds a descriptor, and running out would also stop the
+/// server from accepting scrapes.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 || limit.rlim_cur >= limit.rlim_max
+        {
+            return;
+        }
+        let soft = limit.rlim_cur;
+        limit.rlim_cur = limit.rlim_max;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+            info!(
+                from = soft,
+                to = limit.rlim_max,
+                "Raised the open-file limit."
+            );
+        }
+    }
 }
 
 fn tail_config(args: &RunArgs) -> TailConfig {
@@ -156,7 +210,9 @@ fn scrape(live: &Live, tail: &TailStats, format: Format) -> String {
     };
 
     let current = live.lock();
-    let mut own = self_metrics::families(&current.rules, &current.store, &files, reload);
+    let open_files = tail.open_files();
+    let mut own =
+        self_metrics::families(&current.rules, &current.store, &files, open_files, reload);
     own.push(process::build_info());
     own.extend(process.map(|stats| stats.families()).unwrap_or_default());
     let mut families: Vec<_> = current

@@ -61,7 +61,12 @@ impl Builder {
             Ok(spec) => spec,
             Err(error) => {
                 let span = error.span().unwrap_or(0..0);
-                context.error(span, toml_message(&error));
+                let mut message = toml_message(&error);
+                if message == "duplicate key" {
+                    let key = source.get(span.clone()).unwrap_or("").trim();
+                    message = format!("duplicate key `{key}`; each key may appear once per table");
+                }
+                context.error(span, message);
                 self.errors.append(&mut context.errors);
                 return;
             }
@@ -98,6 +103,9 @@ impl Builder {
                 });
             }
         }
+        context
+            .errors
+            .sort_by_key(|error| error.position.map(|at| (at.line, at.column)));
         self.errors.append(&mut context.errors);
     }
 
@@ -470,17 +478,29 @@ fn check_scale(
     let Some(decimal) = Decimal::from_f64(value).filter(|_| value != 0.0) else {
         context.error(
             scale.span(),
-            format!("invalid scale {value}: use a finite, non-zero number"),
+            format!(
+                "invalid scale {}: use a finite, non-zero number",
+                show(value)
+            ),
         );
         return None;
     };
     if kind == Some(MetricKind::Counter) && value < 0.0 {
-        let message =
-            format!("invalid scale {value}: a counter only goes up, so use a positive scale");
+        let message = format!(
+            "invalid scale {}: a counter only goes up, so use a positive scale",
+            show(value)
+        );
         context.error(scale.span(), message);
         return None;
     }
     Some(decimal)
+}
+
+/// Formats a number from a rule file for a message: short, with an exponent when large.
+fn show(value: f64) -> String {
+    let mut text = String::new();
+    crate::decimal::write_float(&mut text, value).expect("writing to a String");
+    text
 }
 
 fn check_max_series(context: &mut FileContext, spec: &MetricSpec) -> usize {
@@ -548,7 +568,10 @@ fn check_buckets(
     for bound in buckets.get_ref() {
         let value = *bound.get_ref();
         if !value.is_finite() {
-            let message = format!("invalid bucket bound {value}: the +Inf bucket is always added");
+            let message = format!(
+                "invalid bucket bound {}: the +Inf bucket is always added",
+                show(value)
+            );
             context.error(bound.span(), message);
             return None;
         }
@@ -556,8 +579,9 @@ fn check_buckets(
             && value <= previous
         {
             let message = format!(
-                "bucket bounds must increase: {value} follows {previous}; sort them and remove \
-                 duplicates"
+                "bucket bounds must increase: {} follows {}; sort them and remove duplicates",
+                show(value),
+                show(previous)
             );
             context.error(bound.span(), message);
             return None;

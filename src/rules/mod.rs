@@ -8,7 +8,7 @@
 
 mod compile;
 mod error;
-mod names;
+pub mod names;
 mod schema;
 
 use std::fmt;
@@ -171,12 +171,9 @@ impl RuleSet {
 
         let mut builder = compile::Builder::default();
         for file in &files {
-            match std::fs::read_to_string(file) {
+            match read_rule_file(file) {
                 Ok(source) => builder.add_file(file, &source),
-                Err(error) => errors.push(LoadError::whole_file(
-                    file,
-                    format!("failed to read: {error}"),
-                )),
+                Err(error) => errors.push(error),
             }
         }
 
@@ -203,12 +200,50 @@ impl RuleSet {
     }
 }
 
+/// Largest rule file read, in bytes; rule files are hand-written and far smaller.
+const MAX_RULE_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads a rule file as UTF-8 text, naming the position of the first invalid byte.
+fn read_rule_file(path: &Path) -> Result<String, LoadError> {
+    use std::io::Read;
+
+    let failed =
+        |error: std::io::Error| LoadError::whole_file(path, format!("failed to read: {error}"));
+    let file = std::fs::File::open(path).map_err(failed)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_RULE_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(failed)?;
+    if bytes.len() as u64 > MAX_RULE_FILE_BYTES {
+        return Err(LoadError::whole_file(
+            path,
+            "larger than 16 MiB; is this a rule file?",
+        ));
+    }
+    String::from_utf8(bytes).map_err(|error| {
+        let valid = error.utf8_error().valid_up_to();
+        let text = String::from_utf8_lossy(&error.as_bytes()[..valid]).into_owned();
+        LoadError::at(
+            path,
+            &text,
+            valid..valid,
+            "invalid UTF-8; rule files must be UTF-8 text",
+        )
+    })
+}
+
 /// Expands a `--rules` path into rule files: the file itself, or a directory's `*.toml` files.
 fn rule_files_in(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
     let metadata = std::fs::metadata(path)
         .map_err(|error| LoadError::whole_file(path, format!("failed to read: {error}")))?;
-    if !metadata.is_dir() {
+    if metadata.is_file() {
         return Ok(vec![path.to_path_buf()]);
+    }
+    if !metadata.is_dir() {
+        return Err(LoadError::whole_file(
+            path,
+            "not a regular file or a directory",
+        ));
     }
 
     let entries = std::fs::read_dir(path)

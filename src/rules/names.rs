@@ -8,15 +8,42 @@ use super::MetricKind;
 /// Prefix of logtally's own metrics, which rule files may not use.
 pub const SELF_PREFIX: &str = "logtally_";
 
-/// Base units and the prefixes that make a non-base unit of them, as promtool's lint lists them.
-const BASE_UNITS: [&str; 8] = [
-    "amperes", "bytes", "celsius", "grams", "joules", "meters", "seconds", "volts",
-];
-const UNIT_PREFIXES: [&str; 11] = [
-    "pico", "nano", "micro", "milli", "centi", "deci", "kilo", "mega", "giga", "tera", "peta",
+/// Unit words promtool's lint knows, each with the base unit it wants instead; a base unit
+/// maps to itself. From client_golang's promlint, which promtool 2.42 uses.
+const UNITS: [(&str, &str); 24] = [
+    ("amperes", "amperes"),
+    ("bytes", "bytes"),
+    ("celsius", "celsius"),
+    ("grams", "grams"),
+    ("joules", "joules"),
+    ("meters", "meters"),
+    ("metres", "metres"),
+    ("seconds", "seconds"),
+    ("volts", "volts"),
+    ("minutes", "seconds"),
+    ("hours", "seconds"),
+    ("days", "seconds"),
+    ("weeks", "seconds"),
+    ("kelvin", "kelvin"),
+    ("kelvins", "kelvin"),
+    ("fahrenheit", "celsius"),
+    ("rankine", "celsius"),
+    ("inches", "meters"),
+    ("yards", "meters"),
+    ("miles", "meters"),
+    ("bits", "bytes"),
+    ("calories", "joules"),
+    ("pounds", "grams"),
+    ("ounces", "grams"),
 ];
 
-/// Abbreviated units that promtool's lint rejects inside metric names.
+/// Prefixes that make a non-base unit of any unit word.
+const UNIT_PREFIXES: [&str; 18] = [
+    "pico", "nano", "micro", "milli", "centi", "deci", "deca", "hecto", "kilo", "kibi", "mega",
+    "mibi", "giga", "gibi", "tera", "tebi", "peta", "pebi",
+];
+
+/// Abbreviated units that promtool's lint rejects as words of metric names.
 const UNIT_ABBREVIATIONS: [&str; 14] = [
     "s", "ms", "us", "ns", "sec", "b", "kb", "mb", "gb", "tb", "pb", "m", "h", "d",
 ];
@@ -99,10 +126,10 @@ fn check_suffix(name: &str, kind: MetricKind) -> Result<(), String> {
 }
 
 /// Applies promtool's unit and type-word lints to the underscore-separated words of a name.
-fn check_lints(name: &str) -> Result<(), String> {
+pub fn check_lints(name: &str) -> Result<(), String> {
     let words: Vec<&str> = name.split('_').collect();
-    for &word in &words[1..] {
-        if TYPE_WORDS.contains(&word) {
+    for (index, &word) in words.iter().enumerate() {
+        if index > 0 && TYPE_WORDS.contains(&word) {
             return Err(format!(
                 "metric name {name:?} must not include the type word {word:?}; the type is \
                  already in the exposition"
@@ -124,14 +151,20 @@ fn check_lints(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Returns the base unit promtool wants when `word` is a non-base or prefixed unit.
 fn non_base_unit(word: &str) -> Option<&'static str> {
-    if ["minutes", "hours", "days", "weeks"].contains(&word) {
-        return Some("seconds");
+    let base_of = |unit: &str| {
+        UNITS
+            .iter()
+            .find(|(known, _)| *known == unit)
+            .map(|(_, base)| *base)
+    };
+    if let Some(base) = base_of(word) {
+        return (base != word).then_some(base);
     }
-    let prefixed = UNIT_PREFIXES
+    UNIT_PREFIXES
         .iter()
-        .find_map(|prefix| word.strip_prefix(prefix))?;
-    BASE_UNITS.iter().copied().find(|base| *base == prefixed)
+        .find_map(|prefix| base_of(word.strip_prefix(prefix)?))
 }
 
 #[cfg(test)]

@@ -11,9 +11,9 @@
 //! - when a path starts naming another file, the old handle is kept and read to its end
 //!   while the new file is read from its start;
 //! - a file that shows up under a new name that the globs match is kept at its offset;
-//! - a retired handle is closed once it is read to its end and either its file is deleted,
-//!   the new file under its old name has data (the writer has moved on), or both the
-//!   retirement and its last data are [`ROTATE_WAIT`] in the past;
+//! - a retired handle is closed once it is read to its end and both its retirement and its
+//!   last data are [`ROTATE_WAIT`] in the past, or earlier when more than
+//!   `MAX_RETIRED_HANDLES` are open;
 //! - a file that gets shorter, or whose first bytes change, was truncated and is read again
 //!   from its start.
 
@@ -39,8 +39,16 @@ pub use discover::{Expansion, Glob, expand_all};
 pub use follow::{Feed, FileId, FollowedFile, LineSink, ReadOutcome, Start};
 pub use stats::{FileStats, TailStats};
 
-/// How long a retired handle stays open without new data before it is closed.
+/// How long a retired handle stays open after its rotation, and after its last data, before it
+/// is closed: writers that have not reopened their log yet may still append to it.
 pub const ROTATE_WAIT: Duration = Duration::from_secs(5);
+
+/// Shortest interval between glob expansions when polling.
+const MIN_POLL_EXPANSION_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Retired handles kept open at most; with more, the longest-retired ones that are read to
+/// their end are closed early, so very fast rotation cannot use up file descriptors.
+const MAX_RETIRED_HANDLES: usize = 64;
 
 /// Bytes read from one file before the others get their turn.
 const READ_BUDGET_BYTES: u64 = 4 * 1024 * 1024;
@@ -221,7 +229,8 @@ impl Tailer {
         if caught_up {
             self.stats.set_caught_up();
         }
-        let mut next_rescan = Instant::now() + self.config.rescan_interval;
+        let rescan_interval = self.rescan_interval();
+        let mut next_rescan = Instant::now() + rescan_interval;
         let mut next_checkpoint = self
             .config
             .checkpoint_interval
@@ -250,7 +259,7 @@ impl Tailer {
             }
             let rescan = now >= next_rescan;
             if rescan {
-                next_rescan = now + self.config.rescan_interval;
+                next_rescan = now + rescan_interval;
             }
             let polled = self.config.poll_interval.is_some();
             let expand = rescan
@@ -269,6 +278,19 @@ impl Tailer {
                 self.stats.set_caught_up();
             }
             self.close_drained();
+        }
+    }
+
+    /// How often the globs are expanded. Polling has no directory events to announce new
+    /// files, so it expands at the poll interval too, but at most once a second: expanding a
+    /// large tree is costlier than checking the files already followed.
+    fn rescan_interval(&self) -> Duration {
+        match self.config.poll_interval {
+            Some(poll) => self
+                .config
+                .rescan_interval
+                .min(poll.max(MIN_POLL_EXPANSION_INTERVAL)),
+            None => self.config.rescan_interval,
         }
     }
 
@@ -620,6 +642,7 @@ impl Tailer {
 
     /// Moves every open file's new counts into the shared stats, under one lock.
     fn publish(&mut self) {
+        self.stats.set_open_files(self.files.len() as u64);
         let mut stats = self.stats.lock();
         for file in &mut self.files {
             match stats.get_mut(&file.path) {
@@ -631,41 +654,43 @@ impl Tailer {
 
     /// Closes retired handles that are read to their end and will get no more data.
     fn close_drained(&mut self) {
-        let active_with_data: HashSet<PathBuf> = self
-            .files
-            .iter()
-            .filter(|file| file.retired_at.is_none() && file.offset > 0)
-            .map(|file| file.path.clone())
-            .collect();
-
-        let mut index = 0;
-        while index < self.files.len() {
-            if self.is_drained(&self.files[index], &active_with_data) {
-                let file = self.files.swap_remove(index);
-                info!(path = %file.path.display(), offset = file.offset, "Closed rotated file after reading it to its end.");
-                self.remember_closed(&file);
-                self.forget_stats_if_gone(&file.path);
-            } else {
-                index += 1;
+        let now = Instant::now();
+        let mut drained: Vec<(Instant, bool, usize)> = Vec::new();
+        for (index, file) in self.files.iter().enumerate() {
+            let Some(retired_at) = file.retired_at else {
+                continue;
+            };
+            let at_end = file
+                .metadata()
+                .map_or(true, |metadata| metadata.len() <= file.offset);
+            let quiet = now.duration_since(retired_at) >= ROTATE_WAIT
+                && now.duration_since(file.last_data_at) >= ROTATE_WAIT;
+            if at_end {
+                drained.push((retired_at, quiet, index));
             }
         }
-    }
 
-    fn is_drained(&self, file: &FollowedFile, active_with_data: &HashSet<PathBuf>) -> bool {
-        if file.retired_at.is_none() {
-            return false;
+        // Quiet handles close; beyond the cap, the longest-retired ones close too.
+        let retired = self
+            .files
+            .iter()
+            .filter(|file| file.retired_at.is_some())
+            .count();
+        let excess = retired.saturating_sub(MAX_RETIRED_HANDLES);
+        drained.sort();
+        let mut closing: Vec<usize> = drained
+            .iter()
+            .enumerate()
+            .filter(|(rank, (_, quiet, _))| *quiet || *rank < excess)
+            .map(|(_, (_, _, index))| *index)
+            .collect();
+        closing.sort_unstable_by(|a, b| b.cmp(a));
+        for index in closing {
+            let file = self.files.swap_remove(index);
+            info!(path = %file.path.display(), offset = file.offset, "Closed rotated file after reading it to its end.");
+            self.remember_closed(&file);
+            self.forget_stats_if_gone(&file.path);
         }
-        let Ok(metadata) = file.metadata() else {
-            return true;
-        };
-        if metadata.len() > file.offset {
-            return false;
-        }
-        let quiet = file
-            .retired_at
-            .is_some_and(|at| at.elapsed() >= ROTATE_WAIT)
-            && file.last_data_at.elapsed() >= ROTATE_WAIT;
-        metadata.nlink() == 0 || active_with_data.contains(&file.path) || quiet
     }
 
     /// Drops the counts of a path that no file is followed under any more and that no longer
@@ -677,7 +702,13 @@ impl Tailer {
         }
     }
 
+    /// Remembers a closed file that still exists under some name, so it is not read again
+    /// from its start if a glob matches that name. A deleted file is not remembered: its inode
+    /// may be given to the next new file, which must not be taken for it.
     fn remember_closed(&mut self, file: &FollowedFile) {
+        if file.metadata().is_ok_and(|metadata| metadata.nlink() == 0) {
+            return;
+        }
         if self.closed.len() == CLOSED_FILES_REMEMBERED {
             self.closed.pop_front();
         }

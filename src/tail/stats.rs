@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Counts for one followed path.
@@ -36,12 +36,23 @@ pub struct FileStats {
 pub struct TailStats {
     files: Arc<Mutex<BTreeMap<PathBuf, FileStats>>>,
     caught_up: Arc<AtomicBool>,
+    open_files: Arc<AtomicU64>,
 }
 
 impl TailStats {
     /// True once every file found at start has been read to its end once.
     pub fn caught_up(&self) -> bool {
         self.caught_up.load(Ordering::Relaxed)
+    }
+
+    /// Files open now, including rotated ones still being read.
+    pub fn open_files(&self) -> u64 {
+        self.open_files.load(Ordering::Relaxed)
+    }
+
+    /// Sets the number of open files.
+    pub fn set_open_files(&self, count: u64) {
+        self.open_files.store(count, Ordering::Relaxed);
     }
 
     /// Marks the first catch-up as done.
