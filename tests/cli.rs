@@ -191,7 +191,10 @@ fn check_accepts_valid_rules() {
     let output = logtally(&["check", rules.to_str().unwrap()]);
 
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert_eq!(stdout(&output), "1 rule file(s), 3 metric(s): ok\n");
+    assert_eq!(
+        stdout(&output),
+        "1 rule file(s), 3 metric(s), 0 test(s): ok\n"
+    );
 }
 
 /// Each case: rule file text, then the exact error lines `check` must print.
@@ -411,5 +414,86 @@ fn version_prints_package_version() {
     assert_eq!(
         stdout(&output),
         format!("logtally {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+const TESTED_RULES: &str = r#"
+[parse]
+regex = '''^(?P<method>\S+) (?P<code>\d{3})$'''
+
+[[metric]]
+name = "http_requests_total"
+type = "counter"
+help = "Requests."
+labels = ["method", "code"]
+
+[[test]]
+name = "counts by method and code"
+input = """
+GET 200
+GET 200
+POST 500
+"""
+expect = [
+  'http_requests_total{code="200",method="GET"} 2',
+  'http_requests_total{method="POST",code="500"} 1.0',
+]
+"#;
+
+#[test]
+fn check_runs_rule_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_file(dir.path(), "rules.toml", TESTED_RULES);
+
+    let output = logtally(&["check", rules.to_str().unwrap()]);
+
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "1 rule file(s), 1 metric(s), 1 test(s): ok\n"
+    );
+}
+
+#[test]
+fn check_reports_failed_rule_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let failing = TESTED_RULES.replace(
+        "expect = [\n  'http_requests_total{code=\"200\",method=\"GET\"} 2',\n  'http_requests_total{method=\"POST\",code=\"500\"} 1.0',\n]",
+        "expect = [\n  'http_requests_total{code=\"200\",method=\"GET\"} 3',\n  'http_requests_total{method=\"PUT\",code=\"500\"} 1',\n]\nall = true",
+    );
+    assert_ne!(failing, TESTED_RULES);
+    let rules = write_file(dir.path(), "rules.toml", &failing);
+
+    let output = logtally(&["check", rules.to_str().unwrap()]);
+
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "{}:11:1: test \"counts by method and code\" failed:\n\
+             \x20 http_requests_total{{code=\"200\",method=\"GET\"}}: expected 3, got 2\n\
+             \x20 http_requests_total{{code=\"500\",method=\"PUT\"}}: expected 1, but there is no such sample\n\
+             \x20 http_requests_total{{code=\"500\",method=\"POST\"}}: not expected, got 1\n\
+             1 of 1 test(s) failed\n",
+            rules.display()
+        )
+    );
+}
+
+#[test]
+fn check_rejects_bad_expected_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = TESTED_RULES.replace("} 2'", "} two'");
+    let rules = write_file(dir.path(), "rules.toml", &broken);
+
+    let output = logtally(&["check", rules.to_str().unwrap()]);
+
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "{}:19:3: invalid expected sample: the value \"two\" is not a number\n",
+            rules.display()
+        )
     );
 }

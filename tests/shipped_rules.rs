@@ -23,6 +23,11 @@ fn once_samples(rules: &str, log: &str) -> String {
 fn shipped_rules_pass_check() {
     let output = logtally(&["check", "rules"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // Each shipped rule file carries a test made from real lines.
+    assert_eq!(
+        stdout(&output),
+        "2 rule file(s), 7 metric(s), 2 test(s): ok\n"
+    );
 }
 
 #[test]

@@ -73,20 +73,26 @@ impl Engine {
 
     /// Applies every rule file to one line, which must not include its line terminator.
     pub fn apply(&mut self, line: &[u8], store: &mut Store) {
-        for (index, file) in self.rules.files.iter().enumerate() {
-            let locations = &mut self.locations[index];
-            let Some((pattern, locations)) = first_match(&file.patterns, locations, line) else {
-                store.unmatched[index] += 1;
-                continue;
-            };
-            let fields = Fields {
-                line,
-                groups: &pattern.groups,
-                locations,
-            };
-            for metric in &file.metrics {
-                update_metric(&self.rules, metric, &fields, &mut self.key, store);
-            }
+        for index in 0..self.rules.files.len() {
+            self.apply_file(index, line, store);
+        }
+    }
+
+    /// Applies one rule file, by its index in the rule set, to one line.
+    pub fn apply_file(&mut self, index: usize, line: &[u8], store: &mut Store) {
+        let file = &self.rules.files[index];
+        let locations = &mut self.locations[index];
+        let Some((pattern, locations)) = first_match(&file.patterns, locations, line) else {
+            store.unmatched[index] += 1;
+            return;
+        };
+        let fields = Fields {
+            line,
+            groups: &pattern.groups,
+            locations,
+        };
+        for metric in &file.metrics {
+            update_metric(&self.rules, metric, &fields, &mut self.key, store);
         }
     }
 }

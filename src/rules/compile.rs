@@ -8,7 +8,8 @@ use regex::bytes::{Regex, RegexBuilder};
 use toml::Spanned;
 
 use super::names::{check_label_name, check_metric_name};
-use super::schema::{LabelsSpec, MetricSpec, RuleFileSpec};
+use super::schema::{LabelsSpec, MetricSpec, RuleFileSpec, TestSpec};
+use super::testing::{self, ExpectedSample, RuleTest};
 use super::{
     DEFAULT_BUCKETS, DEFAULT_MAX_SERIES, FamilyDef, LoadError, MetricKind, MetricRule, Pattern,
     RuleFile, RuleSet,
@@ -94,12 +95,14 @@ impl Builder {
         if let Some(regexes) = regexes.filter(|regexes| !regexes.is_empty()) {
             let (fields, patterns) = field_table(regexes);
             let metrics = self.add_metrics(&mut context, &fields, spec.metrics);
+            let tests = compile_tests(&mut context, spec.tests);
             if context.errors.is_empty() {
                 self.rules.files.push(RuleFile {
                     path: path.to_path_buf(),
                     patterns,
                     fields,
                     metrics,
+                    tests,
                 });
             }
         }
@@ -253,6 +256,42 @@ fn family_difference(known: &FamilyDef, new: &FamilyDef) -> &'static str {
     } else {
         "help text"
     }
+}
+
+/// Checks the `[[test]]` tables and parses their expected samples.
+fn compile_tests(context: &mut FileContext, specs: Vec<Spanned<TestSpec>>) -> Vec<RuleTest> {
+    let mut tests = Vec::new();
+    for spec in specs {
+        let position = super::Position::of_offset(context.source, spec.span().start);
+        let spec = spec.into_inner();
+        let mut expect = Vec::new();
+        for line in &spec.expect {
+            match testing::parse_sample(line.get_ref()) {
+                Ok((series, value)) => expect.push(ExpectedSample {
+                    series,
+                    value,
+                    text: line.get_ref().clone(),
+                }),
+                Err(message) => {
+                    context.error(line.span(), format!("invalid expected sample: {message}"))
+                }
+            }
+        }
+        let input = spec
+            .input
+            .lines()
+            .into_iter()
+            .map(String::into_bytes)
+            .collect();
+        tests.push(RuleTest {
+            name: spec.name,
+            position,
+            input,
+            expect,
+            all: spec.all,
+        });
+    }
+    tests
 }
 
 /// Gives every named group of any pattern a field index, and each pattern the capture

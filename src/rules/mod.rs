@@ -10,6 +10,7 @@ mod compile;
 mod error;
 pub mod names;
 mod schema;
+pub mod testing;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use crate::engine::ListMode;
 
 pub use error::{LoadError, LoadErrors, Position};
 pub use names::SELF_PREFIX;
+pub use testing::RuleTest;
 
 /// Label sets a metric keeps unless its rule sets `max_series`. Label values come from log
 /// lines, so a label fed by a URL or a client address could otherwise grow without bound.
@@ -96,6 +98,8 @@ pub struct RuleFile {
     /// Every field any pattern defines; metrics refer to fields by index into this list.
     pub fields: Vec<String>,
     pub metrics: Vec<MetricRule>,
+    /// The file's `[[test]]` tables.
+    pub tests: Vec<RuleTest>,
 }
 
 /// One `[parse]` regex and where each field of the rule file is in its captures.

@@ -19,6 +19,41 @@ pub struct RuleFileSpec {
     /// The metrics that matching lines update, in file order.
     #[serde(default, rename = "metric")]
     pub metrics: Vec<Spanned<MetricSpec>>,
+    /// Tests of this file's rules, run by `logtally check`.
+    #[serde(default, rename = "test")]
+    pub tests: Vec<Spanned<TestSpec>>,
+}
+
+/// One `[[test]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestSpec {
+    pub name: String,
+    /// Log lines: an array of strings, or one string with a line per line.
+    pub input: Lines,
+    /// Expected exposition samples, `name{labels} value`.
+    pub expect: Vec<Spanned<String>>,
+    /// When true, every sample of the file's metrics must be listed in `expect`.
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// Lines given as an array of strings or as one multi-line string.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Lines {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl Lines {
+    /// The lines, without their terminators.
+    pub fn lines(&self) -> Vec<String> {
+        match self {
+            Lines::List(lines) => lines.clone(),
+            Lines::Text(text) => text.lines().map(str::to_owned).collect(),
+        }
+    }
 }
 
 /// The `parse` key: one table or an array of tables.
