@@ -96,8 +96,11 @@ fn parse_value(text: &str) -> Option<f64> {
     }
 }
 
+/// Label names and values, in the order written.
+type Labels = Vec<(String, String)>;
+
 /// Parses `a="x",b="y"}` and returns the labels and the text after the closing brace.
-fn parse_labels(mut text: &str) -> Result<(Vec<(String, String)>, &str), String> {
+fn parse_labels(mut text: &str) -> Result<(Labels, &str), String> {
     let mut labels = Vec::new();
     loop {
         text = text.trim_start();
