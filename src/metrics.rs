@@ -104,6 +104,21 @@ impl Series {
         }
     }
 
+    /// Adds a series filled from later lines to this one.
+    fn merge(&mut self, later: Series) {
+        match (self, later) {
+            (Series::Counter(sum), Series::Counter(more)) => sum.add_sum(more),
+            (Series::Histogram(mine), Series::Histogram(more)) => {
+                for (count, extra) in mine.counts.iter_mut().zip(more.counts.iter()) {
+                    *count += extra;
+                }
+                mine.sum.add_sum(more.sum);
+                mine.count += more.count;
+            }
+            (mine, later) => *mine = later,
+        }
+    }
+
     fn record(&mut self, family: &FamilyDef, value: Option<Decimal>) {
         match (self, value) {
             (Series::Counter(sum), None) => sum.add_one(),
@@ -143,6 +158,23 @@ pub struct FamilySeries {
 }
 
 impl FamilySeries {
+    /// Adds the series of `later`, a family filled from lines that come after this one's:
+    /// counters and histograms add up, a gauge takes `later`'s value, and a series keeps the
+    /// earlier creation time.
+    pub fn merge(&mut self, later: FamilySeries) {
+        for (key, entry) in later.entries {
+            match self.entries.get_mut(&key) {
+                Some(mine) => {
+                    mine.value.merge(entry.value);
+                    mine.created_ms = mine.created_ms.min(entry.created_ms);
+                }
+                None => {
+                    self.entries.insert(key, entry);
+                }
+            }
+        }
+    }
+
     /// The value of the series with this key.
     #[inline]
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Series> {
@@ -282,6 +314,25 @@ impl Store {
         self.overflowed[family] += 1;
     }
 
+    /// Adds a store filled from later lines with the same rules, as when files are read on
+    /// several threads and each thread's store is merged in file order.
+    pub fn merge(&mut self, later: Store) {
+        for (mine, theirs) in self.families.iter_mut().zip(later.families) {
+            mine.merge(theirs);
+        }
+        for (mine, theirs) in self.unmatched.iter_mut().zip(later.unmatched) {
+            *mine += theirs;
+        }
+        for (mine, theirs) in self.skipped.iter_mut().zip(later.skipped) {
+            for (count, extra) in mine.iter_mut().zip(theirs) {
+                *count += extra;
+            }
+        }
+        for (mine, theirs) in self.overflowed.iter_mut().zip(later.overflowed) {
+            *mine += theirs;
+        }
+    }
+
     /// Counts an update skipped for `reason`.
     pub fn skip(&mut self, metric: usize, reason: SkipReason) {
         self.skipped[metric][reason as usize] += 1;
@@ -343,5 +394,46 @@ mod tests {
             panic!("not a gauge")
         };
         assert_eq!(value.to_string(), "2");
+    }
+
+    #[test]
+    fn merged_stores_add_and_keep_last_gauge() {
+        let counter = family(MetricKind::Counter, &[]);
+        let gauge = family(MetricKind::Gauge, &[]);
+        let histogram = family(MetricKind::Histogram, &[1.0]);
+        let mut first = Series::new(&counter);
+        first.record(&counter, None);
+        let mut second = Series::new(&counter);
+        second.record(&counter, Decimal::parse(b"2.5"));
+        first.merge(second);
+        assert_eq!(
+            first,
+            Series::Counter(Sum::Exact {
+                mantissa: 35,
+                exponent: -1
+            })
+        );
+
+        let mut early = Series::new(&gauge);
+        early.record(&gauge, Decimal::parse(b"9"));
+        let mut late = Series::new(&gauge);
+        late.record(&gauge, Decimal::parse(b"4"));
+        early.merge(late);
+        let Series::Gauge { value, .. } = early else {
+            panic!("not a gauge")
+        };
+        assert_eq!(value.to_string(), "4");
+
+        let mut a = Series::new(&histogram);
+        a.record(&histogram, Decimal::parse(b"0.5"));
+        let mut b = Series::new(&histogram);
+        b.record(&histogram, Decimal::parse(b"3"));
+        a.merge(b);
+        let Series::Histogram(merged) = a else {
+            panic!("not a histogram")
+        };
+        assert_eq!(&*merged.counts, &[1, 1]);
+        assert_eq!(merged.count, 2);
+        assert_eq!(merged.sum.to_string(), "3.5");
     }
 }

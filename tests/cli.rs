@@ -497,3 +497,34 @@ fn check_rejects_bad_expected_sample() {
         )
     );
 }
+
+#[test]
+fn once_files_merge_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_file(
+        dir.path(),
+        "rules.toml",
+        "[parse]\nregex = '^(?P<v>\\d+)$'\n\n[[metric]]\nname = \"lines_total\"\ntype = \"counter\"\nhelp = \"Lines.\"\n\n[[metric]]\nname = \"last_value\"\ntype = \"gauge\"\nhelp = \"Last value.\"\nvalue = \"v\"\n",
+    );
+    let files: Vec<String> = (0..5)
+        .map(|index| {
+            let body: String = (0..=index)
+                .map(|value| format!("{}\n", index * 10 + value))
+                .collect();
+            write_file(dir.path(), &format!("{index}.log"), &body)
+                .to_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let mut args = vec!["once", "--rules", rules.to_str().unwrap()];
+    args.extend(files.iter().map(String::as_str));
+
+    let output = logtally(&args);
+
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    // 1 + 2 + 3 + 4 + 5 lines; the gauge keeps the last line of the last file, 44.
+    assert_eq!(common::value(&text, "lines_total"), "15");
+    assert_eq!(common::value(&text, "last_value"), "44");
+}

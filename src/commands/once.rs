@@ -6,13 +6,15 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::thread;
 
 use crate::cli::OnceArgs;
 use crate::engine::Engine;
 use crate::exposition;
-use crate::lines::LineSplitter;
+use crate::lines::{LineSplitter, SplitStats};
 use crate::metrics::{SkipReason, Store};
 use crate::rules::RuleSet;
 
@@ -24,14 +26,16 @@ pub fn run(args: &OnceArgs) -> ExitCode {
     let Some(rules) = super::load_rules(&args.rules) else {
         return ExitCode::FAILURE;
     };
-    let mut store = Store::new(&rules);
-    let mut engine = Engine::new(rules.clone());
+    let (store, results) = read_in_parallel(&rules, &args.files, args.max_line_bytes);
+
     let mut failed = false;
     let mut lines = 0;
-
-    for path in &args.files {
-        match read_file(path, args.max_line_bytes, &mut engine, &mut store) {
-            Ok(count) => lines += count,
+    for (path, result) in args.files.iter().zip(results) {
+        match result {
+            Ok(stats) => {
+                lines += stats.lines;
+                report_cleanup(path, &stats, args.max_line_bytes);
+            }
             Err(error) => {
                 eprintln!("logtally: failed to read {}: {error}", path.display());
                 failed = true;
@@ -53,13 +57,56 @@ pub fn run(args: &OnceArgs) -> ExitCode {
     }
 }
 
-/// Reads one file to its end through the engine and returns the number of lines read.
+/// Reads the files on up to one thread per core, each thread taking a contiguous run of files
+/// in order with its own engine and store. Merging the stores in thread order gives the
+/// result of reading the files one after another (a gauge keeps the value it had last).
+fn read_in_parallel(
+    rules: &Arc<RuleSet>,
+    files: &[PathBuf],
+    max_line_bytes: usize,
+) -> (Store, Vec<io::Result<SplitStats>>) {
+    let threads = thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(files.len())
+        .max(1);
+    let chunk = files.len().div_ceil(threads).max(1);
+    let outcomes: Vec<(Store, Vec<io::Result<SplitStats>>)> = thread::scope(|scope| {
+        let workers: Vec<_> = files
+            .chunks(chunk)
+            .map(|paths| {
+                scope.spawn(move || {
+                    let mut store = Store::new(rules);
+                    let mut engine = Engine::new(rules.clone());
+                    let results = paths
+                        .iter()
+                        .map(|path| read_file(path, max_line_bytes, &mut engine, &mut store))
+                        .collect();
+                    (store, results)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().expect("a reader thread panicked"))
+            .collect()
+    });
+
+    let mut merged = Store::new(rules);
+    let mut results = Vec::with_capacity(files.len());
+    for (store, file_results) in outcomes {
+        merged.merge(store);
+        results.extend(file_results);
+    }
+    (merged, results)
+}
+
+/// Reads one file to its end through the engine and returns what the line splitter counted.
 pub fn read_file(
     path: &Path,
     max_line_bytes: usize,
     engine: &mut Engine,
     store: &mut Store,
-) -> io::Result<u64> {
+) -> io::Result<SplitStats> {
     let mut file = File::open(path)?;
     let mut splitter = LineSplitter::new(max_line_bytes);
     let mut buffer = vec![0u8; READ_CHUNK_BYTES];
@@ -75,8 +122,11 @@ pub fn read_file(
         splitter.push(&buffer[..read], &mut emit);
     }
     splitter.finish(&mut emit);
+    Ok(splitter.stats())
+}
 
-    let stats = splitter.stats();
+/// Reports cut lines and dropped NUL bytes of one file.
+fn report_cleanup(path: &Path, stats: &SplitStats, max_line_bytes: usize) {
     if stats.truncated_lines > 0 {
         eprintln!(
             "logtally: {}: cut {} line(s) longer than {max_line_bytes} bytes",
@@ -91,7 +141,6 @@ pub fn read_file(
             stats.nul_bytes
         );
     }
-    Ok(stats.lines)
 }
 
 fn print_exposition(rules: &RuleSet, store: &Store) -> io::Result<()> {
