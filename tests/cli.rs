@@ -280,6 +280,16 @@ const BAD_RULES: &[(&str, &str, &str)] = &[
         "FILE:4:10: invalid regex: unclosed group",
     ),
     (
+        "unknown_format",
+        "[parse]\nformat = \"yaml\"\n[[metric]]\nname = \"a_total\"\ntype = \"counter\"\nhelp = \"h\"\n",
+        "FILE:2:10: unknown format \"yaml\"; expected \"regex\", \"json\" or \"logfmt\"",
+    ),
+    (
+        "json_with_regex",
+        "[parse]\nformat = \"json\"\nregex = 'x'\n[[metric]]\nname = \"a_total\"\ntype = \"counter\"\nhelp = \"h\"\n",
+        "FILE:3:9: `regex` does not apply to format \"json\"; remove it or use format \"regex\"",
+    ),
+    (
         "no_metrics",
         "[parse]\nregex = 'x'\n",
         "FILE:1:1: the file has no [[metric]] tables, so it would count nothing",

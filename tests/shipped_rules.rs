@@ -26,7 +26,7 @@ fn shipped_rules_pass_check() {
     // Each shipped rule file carries a test made from real lines.
     assert_eq!(
         stdout(&output),
-        "2 rule file(s), 7 metric(s), 2 test(s): ok\n"
+        "3 rule file(s), 11 metric(s), 3 test(s): ok\n"
     );
 }
 
@@ -131,4 +131,45 @@ fn envoy_generated_log_matches_independent_count() {
     for (actual, expected) in actual.lines().zip(expected.lines()) {
         assert_eq!(actual, expected);
     }
+}
+
+#[test]
+fn nginx_json_counts_equal_combined() {
+    // nginx wrote json.log and access.log for the same 600 requests, so the JSON rules must
+    // give the counts counted independently from the combined log.
+    let expected = std::fs::read_to_string(root().join("testdata/nginx/expected.prom")).unwrap();
+    let text = once_samples("rules/nginx-json.toml", "testdata/nginx/json.log");
+    let counts: String = text
+        .lines()
+        .filter(|line| {
+            line.starts_with("nginx_http_requests_total")
+                || line.starts_with("nginx_http_response_bytes_total")
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_eq!(counts, expected);
+}
+
+#[test]
+fn nginx_json_empty_upstream_skipped() {
+    let output = logtally(&[
+        "once",
+        "--rules",
+        "rules/nginx-json.toml",
+        "testdata/nginx/json.log",
+    ]);
+    // 196 requests of the sample were answered without an upstream (static files, 404s).
+    assert_eq!(
+        stderr(&output),
+        "logtally: metric nginx_upstream_response_time_seconds: skipped 196 update(s), value empty\n"
+    );
+    let text = stdout(&output);
+    assert!(
+        text.contains("\nnginx_upstream_response_time_seconds_count 404\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nnginx_http_request_duration_seconds_count 600\n"),
+        "{text}"
+    );
 }

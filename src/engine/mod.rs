@@ -3,6 +3,7 @@
 //! This is the hot path. Capture locations and the series-key buffer are allocated once per
 //! engine and reused, so a line whose series already exist allocates nothing.
 
+mod structured;
 mod value;
 
 use std::sync::Arc;
@@ -12,7 +13,8 @@ pub use value::ListMode;
 use value::read_values;
 
 use crate::metrics::{KEY_SEPARATOR, Store};
-use crate::rules::{MetricKind, MetricRule, Pattern, RuleSet};
+use crate::rules::{MetricKind, MetricRule, Pattern, RuleFile, RuleSet};
+use structured::Values;
 
 /// Longest label value kept, in bytes; longer values are cut, so one huge field cannot make a
 /// series key, or the scrape, arbitrarily large.
@@ -21,27 +23,48 @@ pub const MAX_LABEL_VALUE_BYTES: usize = 1024;
 /// Applies rules to lines. One engine serves one thread.
 pub struct Engine {
     rules: Arc<RuleSet>,
-    /// Reused capture locations, per rule file and pattern.
-    locations: Vec<Vec<CaptureLocations>>,
+    /// Reused parsing state, per rule file.
+    files: Vec<FileState>,
     /// Reused buffer for the series key of the current update.
     key: Vec<u8>,
 }
 
-/// The fields of one matched line: where each field's capture group is in the line.
-struct Fields<'a> {
-    line: &'a [u8],
-    groups: &'a [Option<usize>],
-    locations: &'a CaptureLocations,
+/// Reused parsing state of one rule file.
+struct FileState {
+    /// Capture locations per pattern; `None` for JSON and logfmt patterns.
+    locations: Vec<Option<CaptureLocations>>,
+    /// Field values of the last JSON or logfmt line.
+    values: Values,
+}
+
+/// The fields of one matched line.
+enum Fields<'a> {
+    /// A regex matched: each field's capture group, by field index.
+    Captures {
+        line: &'a [u8],
+        groups: &'a [Option<usize>],
+        locations: &'a CaptureLocations,
+    },
+    /// A JSON or logfmt line was parsed: each field's value span, by field index.
+    Parsed { line: &'a [u8], values: &'a Values },
 }
 
 impl<'a> Fields<'a> {
-    /// Returns the bytes of a field, or nothing if the pattern that matched lacks the field or
-    /// its group did not take part in the match.
+    /// Returns the bytes of a field, or nothing if the line has no value for it.
     fn get(&self, field: usize) -> &'a [u8] {
-        let span = self.groups[field].and_then(|group| self.locations.get(group));
-        match span {
-            Some((start, end)) => &self.line[start..end],
-            None => &[],
+        match self {
+            Fields::Captures {
+                line,
+                groups,
+                locations,
+            } => match groups[field].and_then(|group| locations.get(group)) {
+                Some((start, end)) => &line[start..end],
+                None => &[],
+            },
+            Fields::Parsed { line, values } => match values.spans[field] {
+                Some(span) => values.bytes(line, span),
+                None => &[],
+            },
         }
     }
 }
@@ -49,19 +72,24 @@ impl<'a> Fields<'a> {
 impl Engine {
     /// Creates an engine for `rules`.
     pub fn new(rules: Arc<RuleSet>) -> Engine {
-        let locations = rules
+        let files = rules
             .files
             .iter()
-            .map(|file| {
-                file.patterns
+            .map(|file| FileState {
+                locations: file
+                    .patterns
                     .iter()
-                    .map(|pattern| pattern.regex.capture_locations())
-                    .collect()
+                    .map(|pattern| match pattern {
+                        Pattern::Regex { regex, .. } => Some(regex.capture_locations()),
+                        Pattern::Json | Pattern::Logfmt => None,
+                    })
+                    .collect(),
+                values: Values::default(),
             })
             .collect();
         Engine {
             rules,
-            locations,
+            files,
             key: Vec::with_capacity(256),
         }
     }
@@ -81,15 +109,9 @@ impl Engine {
     /// Applies one rule file, by its index in the rule set, to one line.
     pub fn apply_file(&mut self, index: usize, line: &[u8], store: &mut Store) {
         let file = &self.rules.files[index];
-        let locations = &mut self.locations[index];
-        let Some((pattern, locations)) = first_match(&file.patterns, locations, line) else {
+        let Some(fields) = first_match(file, &mut self.files[index], line) else {
             store.unmatched[index] += 1;
             return;
-        };
-        let fields = Fields {
-            line,
-            groups: &pattern.groups,
-            locations,
         };
         for metric in &file.metrics {
             update_metric(&self.rules, metric, &fields, &mut self.key, store);
@@ -97,15 +119,37 @@ impl Engine {
     }
 }
 
-/// Tries the patterns in order and returns the first that matches, with its captures.
+/// Tries the patterns in order and returns the fields of the first that matches.
 fn first_match<'a>(
-    patterns: &'a [Pattern],
-    locations: &'a mut [CaptureLocations],
-    line: &[u8],
-) -> Option<(&'a Pattern, &'a CaptureLocations)> {
-    for (pattern, locations) in patterns.iter().zip(locations.iter_mut()) {
-        if pattern.regex.captures_read(locations, line).is_some() {
-            return Some((pattern, locations));
+    file: &'a RuleFile,
+    state: &'a mut FileState,
+    line: &'a [u8],
+) -> Option<Fields<'a>> {
+    let FileState { locations, values } = state;
+    for (pattern, slot) in file.patterns.iter().zip(locations.iter_mut()) {
+        match pattern {
+            Pattern::Regex { regex, groups } => {
+                let Some(locations) = slot.as_mut() else {
+                    continue;
+                };
+                if regex.captures_read(locations, line).is_some() {
+                    return Some(Fields::Captures {
+                        line,
+                        groups,
+                        locations,
+                    });
+                }
+            }
+            Pattern::Json => {
+                if structured::parse_json(line, &file.fields, values) {
+                    return Some(Fields::Parsed { line, values });
+                }
+            }
+            Pattern::Logfmt => {
+                if structured::parse_logfmt(line, &file.fields, values) {
+                    return Some(Fields::Parsed { line, values });
+                }
+            }
         }
     }
     None
@@ -373,5 +417,43 @@ value = "bytes"
         let long = format!("{}é", "x".repeat(MAX_LABEL_VALUE_BYTES - 1));
         assert_eq!(cut_to_limit(&long).len(), MAX_LABEL_VALUE_BYTES - 1);
         assert_eq!(cut_to_limit("short"), "short");
+    }
+
+    #[test]
+    fn logfmt_lines_counted() {
+        let source = "[parse]\nformat = \"logfmt\"\n\n[[metric]]\nname = \"requests_total\"\ntype = \"counter\"\nhelp = \"Requests.\"\nlabels = [\"status\"]\n\n[[metric]]\nname = \"response_bytes_total\"\ntype = \"counter\"\nhelp = \"Bytes.\"\nvalue = \"bytes\"\n";
+        let rules = Arc::new(RuleSet::from_source(Path::new("logfmt.toml"), source).unwrap());
+        assert_eq!(rules.files[0].fields, ["status", "bytes"]);
+        let mut store = Store::new(&rules);
+        let mut engine = Engine::new(rules.clone());
+        for line in [
+            &b"status=200 bytes=10 path=/a"[..],
+            b"bytes=5 status=200",
+            b"status=\"404\"",
+            b"no pairs",
+        ] {
+            engine.apply(line, &mut store);
+        }
+
+        let requests = series_of(&store, 0);
+        assert_eq!(requests.len(), 2);
+        assert_eq!(requests[0].0, ["200"]);
+        assert_eq!(
+            requests[0].1,
+            Series::Counter(Sum::Exact {
+                mantissa: 2,
+                exponent: 0
+            })
+        );
+        assert_eq!(requests[1].0, ["404"]);
+        assert_eq!(
+            series_of(&store, 1)[0].1,
+            Series::Counter(Sum::Exact {
+                mantissa: 15,
+                exponent: 0
+            })
+        );
+        assert_eq!(store.unmatched, [1]);
+        assert_eq!(store.skipped[1], [0, 1, 0, 0]);
     }
 }

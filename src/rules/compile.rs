@@ -8,7 +8,7 @@ use regex::bytes::{Regex, RegexBuilder};
 use toml::Spanned;
 
 use super::names::{check_label_name, check_metric_name};
-use super::schema::{LabelsSpec, MetricSpec, RuleFileSpec, TestSpec};
+use super::schema::{LabelsSpec, MetricSpec, ParseSpec, RuleFileSpec, TestSpec};
 use super::testing::{self, ExpectedSample, RuleTest};
 use super::{
     DEFAULT_BUCKETS, DEFAULT_MAX_SERIES, FamilyDef, LoadError, MetricKind, MetricRule, Pattern,
@@ -85,22 +85,26 @@ impl Builder {
                 "`parse` is an empty array; give at least one [[parse]] table",
             );
         }
-        let regexes: Vec<Option<Regex>> = spec
+        let parsers: Vec<Option<Parser>> = spec
             .parse
             .0
             .iter()
-            .map(|parse| compile_regex(&mut context, &parse.regex))
+            .map(|parse| compile_parser(&mut context, parse))
             .collect();
-        let regexes: Option<Vec<Regex>> = regexes.into_iter().collect();
-        if let Some(regexes) = regexes.filter(|regexes| !regexes.is_empty()) {
-            let (fields, patterns) = field_table(regexes);
-            let metrics = self.add_metrics(&mut context, &fields, spec.metrics);
+        let parsers: Option<Vec<Parser>> = parsers.into_iter().collect();
+        if let Some(parsers) = parsers.filter(|parsers| !parsers.is_empty()) {
+            let mut fields = FieldTable::new(&parsers);
+            let metrics = self.add_metrics(&mut context, &mut fields, spec.metrics);
             let tests = compile_tests(&mut context, spec.tests);
+            let patterns = parsers
+                .into_iter()
+                .map(|parser| parser.pattern(&fields.names))
+                .collect();
             if context.errors.is_empty() {
                 self.rules.files.push(RuleFile {
                     path: path.to_path_buf(),
                     patterns,
-                    fields,
+                    fields: fields.names,
                     metrics,
                     tests,
                 });
@@ -120,14 +124,9 @@ impl Builder {
     fn add_metrics(
         &mut self,
         context: &mut FileContext,
-        fields: &[String],
+        fields: &mut FieldTable,
         specs: Vec<Spanned<MetricSpec>>,
     ) -> Vec<MetricRule> {
-        let groups: HashMap<&str, usize> = fields
-            .iter()
-            .enumerate()
-            .map(|(index, name)| (name.as_str(), index))
-            .collect();
         let mut seen: HashMap<String, String> = HashMap::new();
         let mut metrics = Vec::new();
 
@@ -142,7 +141,7 @@ impl Builder {
             }
             seen.insert(name, context.site(spec.name.span()));
 
-            if let Some(metric) = self.add_metric(context, &groups, span, spec) {
+            if let Some(metric) = self.add_metric(context, fields, span, spec) {
                 metrics.push(metric);
             }
         }
@@ -152,7 +151,7 @@ impl Builder {
     fn add_metric(
         &mut self,
         context: &mut FileContext,
-        groups: &HashMap<&str, usize>,
+        fields: &mut FieldTable,
         span: Range<usize>,
         spec: MetricSpec,
     ) -> Option<MetricRule> {
@@ -170,11 +169,11 @@ impl Builder {
             context.error(spec.name.span(), message);
         }
 
-        let (label_names, label_fields) = resolve_labels(context, groups, spec.labels.as_ref());
+        let (label_names, label_fields) = resolve_labels(context, fields, spec.labels.as_ref());
         let value_field = spec
             .value
             .as_ref()
-            .and_then(|value| resolve_field(context, groups, value));
+            .and_then(|value| resolve_field(context, fields, value));
         let scale = spec
             .scale
             .as_ref()
@@ -294,32 +293,104 @@ fn compile_tests(context: &mut FileContext, specs: Vec<Spanned<TestSpec>>) -> Ve
     tests
 }
 
-/// Gives every named group of any pattern a field index, and each pattern the capture
-/// group of each field it defines.
-fn field_table(regexes: Vec<Regex>) -> (Vec<String>, Vec<Pattern>) {
-    let mut fields: Vec<String> = Vec::new();
-    for regex in &regexes {
-        for name in regex.capture_names().flatten() {
-            if !fields.iter().any(|field| field == name) {
-                fields.push(name.to_owned());
+/// A compiled `[parse]` table, before the field table is complete.
+enum Parser {
+    Regex(Regex),
+    Json,
+    Logfmt,
+}
+
+impl Parser {
+    /// The pattern for the final field table.
+    fn pattern(self, fields: &[String]) -> Pattern {
+        match self {
+            Parser::Regex(regex) => {
+                let groups = fields
+                    .iter()
+                    .map(|field| {
+                        regex
+                            .capture_names()
+                            .position(|name| name == Some(field.as_str()))
+                    })
+                    .collect();
+                Pattern::Regex { regex, groups }
             }
+            Parser::Json => Pattern::Json,
+            Parser::Logfmt => Pattern::Logfmt,
         }
     }
-    let patterns = regexes
-        .into_iter()
-        .map(|regex| {
-            let groups = fields
-                .iter()
-                .map(|field| {
-                    regex
-                        .capture_names()
-                        .position(|name| name == Some(field.as_str()))
-                })
-                .collect();
-            Pattern { regex, groups }
+}
+
+/// The fields of a rule file: every named group of its regexes, plus, when a pattern is JSON
+/// or logfmt (whose keys are only known per line), every name a metric uses.
+struct FieldTable {
+    names: Vec<String>,
+    open: bool,
+}
+
+impl FieldTable {
+    fn new(parsers: &[Parser]) -> FieldTable {
+        let mut names: Vec<String> = Vec::new();
+        for parser in parsers {
+            if let Parser::Regex(regex) = parser {
+                for name in regex.capture_names().flatten() {
+                    if !names.iter().any(|known| known == name) {
+                        names.push(name.to_owned());
+                    }
+                }
+            }
+        }
+        let open = parsers
+            .iter()
+            .any(|parser| !matches!(parser, Parser::Regex(_)));
+        FieldTable { names, open }
+    }
+
+    /// The index of a field, adding it when the table is open to any name.
+    fn resolve(&mut self, name: &str) -> Option<usize> {
+        if let Some(index) = self.names.iter().position(|known| known == name) {
+            return Some(index);
+        }
+        self.open.then(|| {
+            self.names.push(name.to_owned());
+            self.names.len() - 1
         })
-        .collect();
-    (fields, patterns)
+    }
+}
+
+fn compile_parser(context: &mut FileContext, spec: &ParseSpec) -> Option<Parser> {
+    let format = spec
+        .format
+        .as_ref()
+        .map_or("regex", |format| format.get_ref().as_str());
+    match (format, &spec.regex) {
+        ("regex", Some(regex)) => compile_regex(context, regex).map(Parser::Regex),
+        ("regex", None) => {
+            let span = spec.format.as_ref().map_or(0..0, Spanned::span);
+            context.error(
+                span,
+                "this [parse] table needs `regex`, or `format = \"json\"` or \"logfmt\"",
+            );
+            None
+        }
+        ("json" | "logfmt", Some(regex)) => {
+            let message = format!(
+                "`regex` does not apply to format {format:?}; remove it or use format \"regex\""
+            );
+            context.error(regex.span(), message);
+            None
+        }
+        ("json", None) => Some(Parser::Json),
+        ("logfmt", None) => Some(Parser::Logfmt),
+        (other, _) => {
+            let span = spec.format.as_ref().map_or(0..0, Spanned::span);
+            context.error(
+                span,
+                format!("unknown format {other:?}; expected \"regex\", \"json\" or \"logfmt\""),
+            );
+            None
+        }
+    }
 }
 
 /// Removes the position and source excerpt that `toml` appends, since the error names them.
@@ -427,7 +498,7 @@ fn pattern_offset(source: &str, pattern: &Spanned<String>, offset: usize) -> Ran
 
 fn resolve_labels(
     context: &mut FileContext,
-    groups: &HashMap<&str, usize>,
+    fields: &mut FieldTable,
     labels: Option<&Spanned<LabelsSpec>>,
 ) -> (Vec<String>, Vec<usize>) {
     let mut names = Vec::new();
@@ -449,7 +520,7 @@ fn resolve_labels(
             );
             continue;
         }
-        if let Some(index) = resolve_field(context, groups, &label.field) {
+        if let Some(index) = resolve_field(context, fields, &label.field) {
             names.push(name.clone());
             indices.push(index);
         }
@@ -457,25 +528,26 @@ fn resolve_labels(
     (names, indices)
 }
 
-/// Finds the capture group of a field, or reports the closest existing name.
+/// Finds the index of a field, or reports the closest existing name.
 fn resolve_field(
     context: &mut FileContext,
-    groups: &HashMap<&str, usize>,
+    fields: &mut FieldTable,
     field: &Spanned<String>,
 ) -> Option<usize> {
     let name = field.get_ref().as_str();
-    if let Some(&index) = groups.get(name) {
+    if let Some(index) = fields.resolve(name) {
         return Some(index);
     }
 
+    let known = fields.names.iter().map(String::as_str);
     let mut message = format!("field {name:?} is not a named group of the [parse] regex");
-    match closest_name(name, groups.keys().copied()) {
+    match closest_name(name, known.clone()) {
         Some(closest) => message.push_str(&format!("; did you mean {closest:?}?")),
-        None if groups.is_empty() => {
+        None if fields.names.is_empty() => {
             message.push_str("; the regex defines no fields, so add (?P<name>...) groups")
         }
         None => {
-            let mut known: Vec<&str> = groups.keys().copied().collect();
+            let mut known: Vec<&str> = known.collect();
             known.sort_unstable();
             message.push_str(&format!("; the fields are {}", known.join(", ")));
         }

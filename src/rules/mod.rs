@@ -102,12 +102,19 @@ pub struct RuleFile {
     pub tests: Vec<RuleTest>,
 }
 
-/// One `[parse]` regex and where each field of the rule file is in its captures.
+/// One `[parse]` table: how a line is split into the rule file's fields.
 #[derive(Debug, Clone)]
-pub struct Pattern {
-    pub regex: Regex,
-    /// Capture-group index of each field, or `None` where this pattern does not define it.
-    pub groups: Vec<Option<usize>>,
+pub enum Pattern {
+    /// A regex, and the capture-group index of each field, or `None` where this regex does
+    /// not define the field.
+    Regex {
+        regex: Regex,
+        groups: Vec<Option<usize>>,
+    },
+    /// A JSON object per line; nested keys are joined with dots.
+    Json,
+    /// `key=value` pairs per line.
+    Logfmt,
 }
 
 /// All loaded rule files, ready to apply to lines.

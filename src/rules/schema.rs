@@ -93,8 +93,10 @@ impl<'de> Visitor<'de> for ParseListVisitor {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ParseSpec {
-    /// A regex whose named groups become fields.
-    pub regex: Spanned<String>,
+    /// `regex` (the default), `json` or `logfmt`.
+    pub format: Option<Spanned<String>>,
+    /// A regex whose named groups become fields; required for the `regex` format.
+    pub regex: Option<Spanned<String>>,
 }
 
 /// One `[[metric]]` table.
