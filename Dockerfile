@@ -29,5 +29,8 @@ COPY --from=build --chown=65532:65532 /out/var/lib/logtally /var/lib/logtally
 USER 65532:65532
 EXPOSE 3904
 VOLUME ["/var/lib/logtally"]
+# The image has no shell or curl; logtally checks its own /healthz.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s \
+  CMD ["/usr/local/bin/logtally", "probe", "http://127.0.0.1:3904/healthz"]
 ENTRYPOINT ["/usr/local/bin/logtally"]
 CMD ["run", "--rules", "/etc/logtally/rules", "--logs", "/var/log/proxy/*.log", "--positions", "/var/lib/logtally/positions.json", "--web.listen-address", ":3904"]

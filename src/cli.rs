@@ -26,6 +26,8 @@ pub enum Command {
     Once(OnceArgs),
     /// Load rule files and report every error as FILE:LINE:COLUMN: message.
     Check(CheckArgs),
+    /// Exit 0 when a running logtally answers its health check (for container health checks).
+    Probe(ProbeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +128,17 @@ pub struct CheckArgs {
     /// Rule files or directories of *.toml rule files.
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// URL to ask; it must answer 200.
+    #[arg(value_name = "URL", default_value = "http://127.0.0.1:3904/healthz")]
+    pub url: String,
+
+    /// How long to wait for the answer.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 /// Longest duration accepted, so that adding one to the current time cannot overflow.

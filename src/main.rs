@@ -10,5 +10,6 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(args),
         Command::Once(args) => commands::once::run(args),
         Command::Check(args) => commands::check::run(args),
+        Command::Probe(args) => commands::probe::run(args),
     }
 }

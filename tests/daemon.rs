@@ -557,3 +557,30 @@ fn polling_finds_new_files_between_rescans() {
     append(&late, b"GET 200 1 1\n");
     daemon.wait_for(&lines_read(&late), "1", WAIT);
 }
+
+#[test]
+fn probe_reports_health() {
+    let (_dir, daemon) = start(&[]);
+    let healthy = common::logtally(&["probe", &format!("http://{}/healthz", daemon.address)]);
+    assert_eq!(healthy.status.code(), Some(0), "{}", stderr(&healthy));
+
+    let missing = format!("http://{}/nope", daemon.address);
+    let not_found = common::logtally(&["probe", &missing]);
+    assert_eq!(not_found.status.code(), Some(1));
+    assert_eq!(
+        stderr(&not_found),
+        format!("logtally: {missing} answered with status 404\n")
+    );
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let refused = common::logtally(&["probe", &format!("http://{closed}/healthz")]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("Connection refused"),
+        "{}",
+        stderr(&refused)
+    );
+}

@@ -121,3 +121,24 @@ fn state_directory_owned_by_user() {
         .expect("a COPY of the state directory");
     assert!(state.contains(&format!("--chown={user}")), "{state}");
 }
+
+#[test]
+fn health_check_uses_probe() {
+    let check = one("HEALTHCHECK");
+    let command = check
+        .split_once("CMD ")
+        .map(|(_, command)| command)
+        .expect("a CMD in HEALTHCHECK");
+    let arguments = exec_form(command);
+    assert_eq!(arguments[0], "/usr/local/bin/logtally");
+    let mut parsed = vec!["logtally".to_owned()];
+    parsed.extend(arguments[1..].iter().cloned());
+    let cli = Cli::try_parse_from(&parsed).unwrap_or_else(|error| panic!("{error}"));
+    let Command::Probe(probe) = cli.command else {
+        panic!("the health check does not run probe")
+    };
+    assert_eq!(
+        probe.url, "http://127.0.0.1:3904/healthz",
+        "the probe asks the default port"
+    );
+}

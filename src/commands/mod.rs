@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod once;
+pub mod probe;
 pub mod run;
 
 use std::path::PathBuf;

@@ -1,0 +1,172 @@
+//! The deployment examples are checked here, since no container can run on the test machine:
+//! YAML parses, the logtally command in each parses with the real argument parser, the log
+//! volume is shared and read-only for logtally, and the alerting rules pass promtool.
+
+mod common;
+
+use std::path::Path;
+
+use clap::Parser;
+use logtally::cli::{Cli, Command};
+use serde_yaml_ng::Value;
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(common::root().join(path))
+        .unwrap_or_else(|error| panic!("{path}: {error}"))
+}
+
+fn yaml_documents(path: &str) -> Vec<Value> {
+    let text = read(path);
+    serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|document| {
+            serde::Deserialize::deserialize(document)
+                .unwrap_or_else(|error| panic!("{path}: {error}"))
+        })
+        .collect()
+}
+
+/// Parses logtally arguments as the binary would and returns the `run` arguments.
+fn run_args(arguments: &[String]) -> logtally::cli::RunArgs {
+    let mut all = vec!["logtally".to_owned()];
+    all.extend(arguments.iter().cloned());
+    match Cli::try_parse_from(&all)
+        .unwrap_or_else(|error| panic!("{all:?}: {error}"))
+        .command
+    {
+        Command::Run(run) => run,
+        other => panic!("expected the run command, got {other:?}"),
+    }
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|item| item.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn compose_shares_log_volume() {
+    let compose = &yaml_documents("examples/compose/docker-compose.yml")[0];
+    let logtally = &compose["services"]["logtally"];
+    let run = run_args(&strings(&logtally["command"]));
+    assert_eq!(run.logs, ["/var/log/proxy/*.log"]);
+    assert_eq!(run.listen_address, ":3904");
+
+    let volumes = strings(&logtally["volumes"]);
+    assert!(
+        volumes.contains(&"proxy-logs:/var/log/proxy:ro".to_owned()),
+        "{volumes:?}"
+    );
+    let nginx_volumes = strings(&compose["services"]["nginx"]["volumes"]);
+    assert!(
+        nginx_volumes.contains(&"proxy-logs:/var/log/proxy".to_owned()),
+        "{nginx_volumes:?}"
+    );
+    assert!(
+        read("examples/compose/nginx.conf")
+            .contains("access_log /var/log/proxy/access.log combined;")
+    );
+    let rules = run.rules[0].strip_prefix("/etc/logtally/rules").unwrap();
+    assert!(
+        common::root().join("rules").join(rules).is_file(),
+        "{rules:?} is a shipped rule file"
+    );
+
+    let prometheus = &yaml_documents("examples/compose/prometheus.yml")[0];
+    let targets = strings(&prometheus["scrape_configs"][0]["static_configs"][0]["targets"]);
+    assert_eq!(targets, ["logtally:3904"]);
+}
+
+#[test]
+fn kubernetes_sidecar_reads_shared_volume() {
+    let documents = yaml_documents("examples/kubernetes/pod.yaml");
+    let kinds: Vec<&str> = documents
+        .iter()
+        .map(|document| document["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["ConfigMap", "Pod", "Service", "ServiceMonitor"]);
+    let pod = &documents[1];
+    assert_eq!(
+        pod["metadata"]["annotations"]["prometheus.io/port"].as_str(),
+        Some("3904")
+    );
+
+    let containers = pod["spec"]["containers"].as_sequence().unwrap();
+    let logtally = containers
+        .iter()
+        .find(|container| container["name"].as_str() == Some("logtally"))
+        .unwrap();
+    let run = run_args(&strings(&logtally["args"]));
+    assert_eq!(run.logs, ["/var/log/proxy/*.log"]);
+    assert_eq!(logtally["ports"][0]["containerPort"].as_u64(), Some(3904));
+    assert_eq!(
+        logtally["readinessProbe"]["httpGet"]["path"].as_str(),
+        Some("/ready")
+    );
+
+    for container in containers {
+        let mount = container["volumeMounts"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|mount| mount["name"].as_str() == Some("proxy-logs"))
+            .unwrap_or_else(|| panic!("{:?} does not mount the log volume", container["name"]));
+        assert_eq!(mount["mountPath"].as_str(), Some("/var/log/proxy"));
+        let read_only = mount["readOnly"].as_bool().unwrap_or(false);
+        assert_eq!(read_only, container["name"].as_str() == Some("logtally"));
+    }
+    let volumes = pod["spec"]["volumes"].as_sequence().unwrap();
+    let logs = volumes
+        .iter()
+        .find(|volume| volume["name"].as_str() == Some("proxy-logs"))
+        .unwrap();
+    assert!(logs["emptyDir"].is_mapping());
+}
+
+#[test]
+fn systemd_unit_command_parses() {
+    let unit = read("examples/systemd/logtally.service");
+    let exec = unit
+        .lines()
+        .find_map(|line| line.strip_prefix("ExecStart="))
+        .unwrap();
+    let words: Vec<String> = exec
+        .split(' ')
+        .map(|word| word.trim_matches('\'').to_owned())
+        .collect();
+    assert_eq!(words[0], "/usr/local/bin/logtally");
+    let run = run_args(&words[1..]);
+    assert_eq!(run.logs, ["/var/log/nginx/*.log"]);
+    assert_eq!(
+        run.positions.as_deref(),
+        Some(Path::new("/var/lib/logtally/positions.json"))
+    );
+    assert!(unit.contains("ExecReload=/bin/kill -HUP $MAINPID"));
+}
+
+#[test]
+fn alert_rules_pass_promtool() {
+    let Some(promtool) = common::require_program("promtool") else {
+        return;
+    };
+    let path = common::root().join("examples/prometheus/alerts.yml");
+    let output = std::process::Command::new(promtool)
+        .args(["check", "rules"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        common::stdout(&output),
+        common::stderr(&output)
+    );
+    assert!(
+        common::stdout(&output).contains("SUCCESS: 5 rules found"),
+        "{}",
+        common::stdout(&output)
+    );
+}
