@@ -248,7 +248,9 @@ impl FollowedFile {
         self.size = size;
         self.read_since_publish = true;
         let shrunk = size < self.offset;
-        let rewritten = !shrunk && size > self.offset && !self.fingerprint_matches()?;
+        // A file rewritten to exactly its old size is caught by its first bytes too, so the
+        // check runs on every look at a file with data, not only when it grew.
+        let rewritten = !shrunk && size > 0 && !self.fingerprint_matches()?;
         if !shrunk && !rewritten {
             return Ok(None);
         }
