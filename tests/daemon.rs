@@ -5,7 +5,6 @@ mod common;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{Daemon, append, samples, stderr, stdout, value, write_file};
@@ -290,20 +289,7 @@ fn scrape_passes_promtool() {
     daemon.wait_for(&lines_read(&log), "4", WAIT);
 
     let body = daemon.scrape();
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = common::promtool_check_metrics(&promtool, body.as_bytes());
     assert!(
         output.status.success(),
         "promtool: {}{}\n{body}",

@@ -244,18 +244,7 @@ fn label_value_escaping_passes_promtool() {
         return;
     };
     let text = once("label-value-escaping");
-    let output = std::process::Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(text.as_bytes())?;
-            child.wait_with_output()
-        })
-        .unwrap();
+    let output = common::promtool_check_metrics(&promtool, text.as_bytes());
     assert!(
         output.status.success(),
         "promtool: {}{}",

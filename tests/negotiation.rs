@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::{Daemon, append, stderr, stdout, write_file};
@@ -108,15 +108,7 @@ fn openmetrics_passes_promtool() {
     let (_dir, daemon) = start();
     let (_, body) = get_raw(&daemon, "Accept: application/openmetrics-text\r\n");
 
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&body).unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = common::promtool_check_metrics(&promtool, &body);
     // promtool 2.42 reads OpenMetrics counters as families named after their samples, so it
     // reports "no help text" for each `_total` and `_created` sample name. Anything else is an
     // error in the exposition.

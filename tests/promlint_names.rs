@@ -4,9 +4,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use logtally::rules::MetricKind;
 use logtally::rules::names::check_metric_name;
 
@@ -48,20 +45,7 @@ fn promtool_complains(promtool: &std::path::Path, name: &str, kind: MetricKind) 
         _ => format!("{name} 1\n"),
     };
     let text = format!("# HELP {name} Help.\n# TYPE {name} {kind}\n{sample}");
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = common::promtool_check_metrics(promtool, text.as_bytes());
     !output.status.success()
 }
 

@@ -340,3 +340,21 @@ pub fn require_program(name: &str) -> Option<PathBuf> {
     );
     None
 }
+
+/// Runs `promtool check metrics` on an exposition and returns its output.
+pub fn promtool_check_metrics(promtool: &Path, exposition: &[u8]) -> Output {
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting promtool");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(exposition)
+        .expect("writing to promtool");
+    child.wait_with_output().expect("waiting for promtool")
+}
