@@ -183,6 +183,7 @@ impl FollowedFile {
                 Err(error) => return Err(error),
             };
             let chunk = &buffer[..read];
+            self.extend_fingerprint(chunk);
             let splitter = &mut self.splitter;
             sink.lines(&self.path, &mut |emit| splitter.push(chunk, emit));
             self.offset += read as u64;
@@ -193,9 +194,6 @@ impl FollowedFile {
         self.unpublished.truncations += u64::from(outcome.truncated_from.is_some());
         if outcome.bytes > 0 {
             self.last_data_at = Instant::now();
-            if self.fingerprint.len() < FINGERPRINT_BYTES {
-                self.refresh_fingerprint()?;
-            }
         }
         outcome.more = outcome.bytes >= budget;
         Ok(outcome)
@@ -268,6 +266,18 @@ impl FollowedFile {
         let mut current = [0u8; FINGERPRINT_BYTES];
         let read = read_fully_at(&self.file, &mut current[..self.fingerprint.len()], 0)?;
         Ok(current[..read] == self.fingerprint[..read])
+    }
+
+    /// Takes the file's first bytes from a chunk just read at the current offset, so the
+    /// fingerprint always describes the bytes the lines came from, even when the file is
+    /// rewritten right after the read.
+    fn extend_fingerprint(&mut self, chunk: &[u8]) {
+        let have = self.fingerprint.len();
+        if have >= FINGERPRINT_BYTES || self.offset != have as u64 {
+            return;
+        }
+        let wanted = (FINGERPRINT_BYTES - have).min(chunk.len());
+        self.fingerprint.extend_from_slice(&chunk[..wanted]);
     }
 
     fn refresh_fingerprint(&mut self) -> io::Result<()> {
