@@ -725,9 +725,14 @@ struct PrefixedDaemon {
 impl PrefixedDaemon {
     fn start(prefix: &[OsString], args: &[&str], directory: &Path) -> PrefixedDaemon {
         let (program, prefix_args) = prefix.split_first().expect("a program to run");
+        // The build directory may sit under a directory only root can enter, so the daemon
+        // runs from a copy in the test's own directory.
+        let copy = directory.join("logtally");
+        std::fs::copy(binary(), &copy).expect("copying the logtally binary");
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
         let mut child = Command::new(program)
             .args(prefix_args)
-            .arg(binary())
+            .arg(&copy)
             .arg("run")
             .args(args)
             .args(["--web.listen-address", "127.0.0.1:0"])
