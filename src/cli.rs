@@ -26,7 +26,7 @@ pub enum Command {
     Once(OnceArgs),
     /// Load rule files and report every error as FILE:LINE:COLUMN: message.
     Check(CheckArgs),
-    /// Exit 0 when a running logtally answers its health check (for container health checks).
+    /// Exit 0 when a running logtally passes its health check (for container health checks).
     Probe(ProbeArgs),
 }
 
@@ -132,16 +132,16 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
-    /// URL to ask; it must answer 200.
+    /// URL to request; the check passes when it responds with status 200.
     #[arg(value_name = "URL", default_value = "http://127.0.0.1:3904/healthz")]
     pub url: String,
 
-    /// How long to wait for the answer.
+    /// How long to wait for the response.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,
 }
 
-/// Longest duration accepted, so that adding one to the current time cannot overflow.
+/// Maximum duration accepted, so that adding one to the current time cannot overflow.
 const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// Parses a duration such as `250ms`, `10s`, `5m`, `1h` or `1m30s`. Zero is rejected: every

@@ -1,7 +1,8 @@
 //! The HTTP server: the last stage, serving the exposition to Prometheus.
 //!
-//! Serves the telemetry path (default `/metrics`), `/healthz` and a landing page at `/`.
-//! Every other path answers 404, and methods other than GET and HEAD answer 405. The server
+//! Serves the telemetry path (default `/metrics`), `/healthz`, `/ready`, `/-/reload` (when
+//! enabled) and a landing page at `/`. Every other path returns 404, and methods other than
+//! GET and HEAD return 405. The server
 //! knows nothing of rules or files: it calls a [`Scrape`] function for the body.
 
 use std::convert::Infallible;
@@ -38,7 +39,7 @@ pub type Scrape = Arc<dyn Fn(Format) -> String + Send + Sync>;
 /// Reloads the rules, returning the error text when they fail to load.
 pub type Reload = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
-/// What the server serves, and where.
+/// The content the server serves, and its telemetry path.
 #[derive(Clone)]
 pub struct Site {
     pub telemetry_path: String,
@@ -165,8 +166,8 @@ async fn respond(site: &Site, request: &Request<Incoming>) -> Response<Full<Byte
     }
 }
 
-/// The exposition, in the format the `Accept` header asks for, gzip-compressed when the client
-/// accepts that.
+/// Returns the exposition in the format the `Accept` header requests, gzip-compressed when
+/// the client accepts that.
 fn metrics(site: &Site, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     let header = |name| {
         request

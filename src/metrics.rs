@@ -20,7 +20,7 @@ pub const OVERFLOW_LABEL_VALUE: &str = "__overflow__";
 /// Ends each label value inside a series key.
 pub const KEY_SEPARATOR: u8 = 0xFF;
 
-/// Why a metric update was skipped; each reason is counted per metric.
+/// The reason a metric update was skipped; each reason is counted per metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SkipReason {
     /// The value field was `-`, the usual mark for "no value" in access logs.
@@ -64,7 +64,7 @@ pub enum Series {
     Histogram(Histogram),
 }
 
-/// A histogram's state. `counts` holds one count per bucket, not cumulative, with the `+Inf`
+/// A histogram's state. `counts` contains one count per bucket, not cumulative, with the `+Inf`
 /// bucket last; exposition makes them cumulative.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Histogram {

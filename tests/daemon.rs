@@ -555,7 +555,7 @@ fn probe_reports_health() {
     assert_eq!(not_found.status.code(), Some(1));
     assert_eq!(
         stderr(&not_found),
-        format!("logtally: {missing} answered with status 404\n")
+        format!("logtally: {missing} responded with status 404\n")
     );
 
     let closed = std::net::TcpListener::bind("127.0.0.1:0")

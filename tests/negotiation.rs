@@ -1,4 +1,4 @@
-//! What a scrape returns for what the client asks: OpenMetrics for `Accept:
+//! What a scrape returns for what the client requests: OpenMetrics for `Accept:
 //! application/openmetrics-text`, gzip for `Accept-Encoding: gzip`, checked with promtool and
 //! curl as the real clients.
 

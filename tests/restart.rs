@@ -184,7 +184,7 @@ fn copytruncate_while_down_reads_copy_tail() {
     append(&setup.log, &lines(0..100));
     daemon.wait_for("lines_total", "100", WAIT);
     // A save after the lines, so the positions hold the file's first bytes. With an empty
-    // file at the last save, the copy could not be told apart from the truncated original.
+    // file at the last save, the copy could not be distinguished from the truncated original.
     std::thread::sleep(Duration::from_millis(400));
     kill(daemon);
 

@@ -158,7 +158,7 @@ fn nginx_json_empty_upstream_skipped() {
         "rules/nginx-json.toml",
         "testdata/nginx/json.log",
     ]);
-    // 196 requests of the sample were answered without an upstream (static files, 404s).
+    // nginx served 196 requests of the sample without an upstream (static files, 404s).
     assert_eq!(
         stderr(&output),
         "logtally: metric nginx_upstream_response_time_seconds: skipped 196 update(s), value empty\n"

@@ -1,5 +1,5 @@
-//! `logtally probe`: a health check for containers whose image has no shell or curl. It asks a
-//! running logtally for `/healthz` (or any `http://` URL) and exits 0 on a 200 answer.
+//! `logtally probe`: a health check for containers whose image has no shell or curl. It requests
+//! `/healthz` (or any `http://` URL) from a running logtally and exits 0 on status 200.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use crate::cli::ProbeArgs;
 
-/// Runs the command: exit status 0 when the URL answers 200 within the timeout, 1 otherwise.
+/// Runs the command: exit status 0 when the URL responds with status 200 within the timeout,
+/// 1 otherwise.
 pub fn run(args: &ProbeArgs) -> ExitCode {
     match probe(&args.url, args.timeout) {
         Ok(200) => ExitCode::SUCCESS,
         Ok(status) => {
-            eprintln!("logtally: {} answered with status {status}", args.url);
+            eprintln!("logtally: {} responded with status {status}", args.url);
             ExitCode::FAILURE
         }
         Err(message) => {

@@ -141,7 +141,7 @@ impl Drop for ReportOnDrop {
 }
 
 /// Raises the soft limit on open files to the hard limit, as the Go runtime does for
-/// exporters: every followed file holds a descriptor, and running out would also stop the
+/// exporters: every followed file uses a descriptor, and running out would also stop the
 /// server from accepting scrapes.
 fn raise_open_file_limit() {
     let mut limit = libc::rlimit {

@@ -16,7 +16,7 @@ use crate::metrics::{KEY_SEPARATOR, Store};
 use crate::rules::{MetricKind, MetricRule, Pattern, RuleFile, RuleSet};
 use structured::Values;
 
-/// Longest label value kept, in bytes; longer values are cut, so one huge field cannot make a
+/// Maximum length of a label value, in bytes; longer values are cut, so one huge field cannot make a
 /// series key, or the scrape, arbitrarily large.
 pub const MAX_LABEL_VALUE_BYTES: usize = 1024;
 

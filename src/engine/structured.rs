@@ -5,7 +5,7 @@
 //! without escapes allocates nothing. Nested JSON keys are joined with dots (`upstream.host`);
 //! `null` and arrays give no value.
 
-/// Where a field's value is: in the line, or in the scratch buffer after unescaping.
+/// The location of a field's value: in the line, or in the scratch buffer after unescaping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Span {
     Line(usize, usize),

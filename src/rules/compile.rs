@@ -21,7 +21,7 @@ use crate::engine::ListMode;
 #[derive(Default)]
 pub struct Builder {
     rules: RuleSet,
-    /// Where each family was first defined, as `FILE:LINE:COLUMN`, for clash messages.
+    /// The place each family was first defined, as `FILE:LINE:COLUMN`, for clash messages.
     family_sites: Vec<String>,
     errors: Vec<LoadError>,
 }
@@ -394,7 +394,7 @@ fn compile_parser(context: &mut FileContext, spec: &ParseSpec) -> Option<Parser>
 }
 
 /// Removes the position and source excerpt that `toml` appends, since the error names them.
-/// Serde's names for types, and the TOML words a rule author knows them by.
+/// Serde's type names, and the TOML terms a rule author uses for them.
 const TYPE_WORDS: [(&str, &str); 7] = [
     ("expected f64", "expected a number"),
     ("expected i64", "expected a whole number"),

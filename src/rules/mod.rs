@@ -85,7 +85,7 @@ pub struct MetricRule {
     pub value_field: Option<usize>,
     /// Factor applied to each value before it is recorded.
     pub scale: Option<Decimal>,
-    /// What a field holding several numbers records.
+    /// The reading of a field that holds several numbers.
     pub list: ListMode,
 }
 

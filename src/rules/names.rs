@@ -1,14 +1,15 @@
 //! Metric and label name checks, applied when rules load.
 //!
 //! Names must be valid in the Prometheus data model and must also pass the naming lints that
-//! `promtool check metrics` applies, so that a scrape of logtally never fails that check.
+//! `promtool check metrics` applies, so that a scrape of logtally passes that check
+//! (`tests/promlint_names.rs` compares the two on a list of names).
 
 use super::MetricKind;
 
 /// Prefix of logtally's own metrics, which rule files may not use.
 pub const SELF_PREFIX: &str = "logtally_";
 
-/// Unit words promtool's lint knows, each with the base unit it wants instead; a base unit
+/// Unit words promtool's lint checks, each with the base unit it requires instead; a base unit
 /// maps to itself. From client_golang's promlint, which promtool 2.42 uses.
 const UNITS: [(&str, &str); 24] = [
     ("amperes", "amperes"),
@@ -151,7 +152,7 @@ pub fn check_lints(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Returns the base unit promtool wants when `word` is a non-base or prefixed unit.
+/// Returns the base unit promtool requires when `word` is a non-base or prefixed unit.
 fn non_base_unit(word: &str) -> Option<&'static str> {
     let base_of = |unit: &str| {
         UNITS

@@ -13,7 +13,7 @@ use toml::Spanned;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleFileSpec {
-    /// How each line is split into fields: one `[parse]` table, or several `[[parse]]`
+    /// The patterns that split each line into fields: one `[parse]` table, or several `[[parse]]`
     /// tables tried in order.
     pub parse: ParseList,
     /// The metrics that matching lines update, in file order.

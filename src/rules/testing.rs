@@ -18,7 +18,7 @@ use crate::metrics::Store;
 #[derive(Debug, Clone)]
 pub struct RuleTest {
     pub name: String,
-    /// Where the test is in its file, for failure messages.
+    /// The test's position in its file, for failure messages.
     pub position: Position,
     pub input: Vec<Vec<u8>>,
     pub expect: Vec<ExpectedSample>,

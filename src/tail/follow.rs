@@ -19,7 +19,7 @@ use tracing::warn;
 /// the old offset between two looks (copytruncate followed by fast writes).
 const FINGERPRINT_BYTES: usize = 64;
 
-/// Where reading a newly opened file starts.
+/// The position at which reading a newly opened file starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
     Beginning,
