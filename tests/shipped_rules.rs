@@ -26,7 +26,7 @@ fn shipped_rules_pass_check() {
     // Each shipped rule file carries a test made from real lines.
     assert_eq!(
         stdout(&output),
-        "3 rule file(s), 11 metric(s), 3 test(s): ok\n"
+        "4 rule file(s), 15 metric(s), 4 test(s): ok\n"
     );
 }
 
@@ -131,6 +131,29 @@ fn envoy_generated_log_matches_independent_count() {
     for (actual, expected) in actual.lines().zip(expected.lines()) {
         assert_eq!(actual, expected);
     }
+}
+
+/// The request and byte counts in an exposition, as lines.
+fn request_and_byte_counts(text: &str) -> String {
+    text.lines()
+        .filter(|line| {
+            line.starts_with("nginx_http_requests_total")
+                || line.starts_with("nginx_http_response_bytes_total")
+        })
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
+#[test]
+fn nginx_timed_counts_equal_combined() {
+    // nginx wrote timed.log and access.log for the same 600 requests.
+    let expected = std::fs::read_to_string(root().join("testdata/nginx/expected.prom")).unwrap();
+    let text = once_samples("rules/nginx-timed.toml", "testdata/nginx/timed.log");
+    assert_eq!(request_and_byte_counts(&text), expected);
+    assert!(
+        text.contains("\nnginx_upstream_response_time_seconds_count 404\n"),
+        "{text}"
+    );
 }
 
 #[test]

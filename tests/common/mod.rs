@@ -315,8 +315,11 @@ pub fn append(path: &Path, bytes: &[u8]) {
 
 /// Looks for an executable on `PATH`.
 pub fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
+    // Daemons such as nginx live in sbin directories, which a non-login PATH may lack.
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let sbin = ["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from);
     std::env::split_paths(&path)
+        .chain(sbin)
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file())
 }
@@ -334,9 +337,14 @@ pub fn require_program(name: &str) -> Option<PathBuf> {
     );
     // Written to the real standard error, which the test harness does not capture, so the
     // skip shows in the output of a passing run.
+    let package = if name == "nginx" {
+        "nginx"
+    } else {
+        "prometheus"
+    };
     let _ = writeln!(
         std::io::stderr(),
-        "skipped: {name} is not installed (Debian package prometheus)"
+        "skipped: {name} is not installed (Debian package {package})"
     );
     None
 }
