@@ -237,6 +237,7 @@ mod tests {
             label_names: labels.iter().map(|label| label.to_string()).collect(),
             buckets: buckets.to_vec(),
             max_series: usize::MAX,
+            expire: None,
         }
     }
 

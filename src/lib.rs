@@ -15,6 +15,7 @@
 pub mod cli;
 pub mod commands;
 pub mod decimal;
+pub mod duration;
 pub mod engine;
 pub mod exposition;
 pub mod http;

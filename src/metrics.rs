@@ -7,6 +7,7 @@
 //! have different keys: `["ab", "c"]` and `["a", "bc"]` stay two series.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use hashbrown::HashMap;
 use tracing::warn;
@@ -149,6 +150,8 @@ struct Entry {
     /// Creation time in milliseconds since the Unix epoch, for OpenMetrics `_created` and for
     /// the state file.
     created_ms: u64,
+    /// Time of the last update, from the store's clock, for expiry.
+    updated_ms: u64,
 }
 
 /// The series of one family.
@@ -181,6 +184,23 @@ impl FamilySeries {
         self.entries.get_mut(key).map(|entry| &mut entry.value)
     }
 
+    /// The value of the series with this key, marked as updated at `now_ms`.
+    #[inline]
+    fn touch(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Series> {
+        let entry = self.entries.get_mut(key)?;
+        entry.updated_ms = now_ms;
+        Some(&mut entry.value)
+    }
+
+    /// Removes the series not updated since `before_ms`, except the one without labels, and
+    /// returns how many it removed.
+    fn remove_idle(&mut self, before_ms: u64) -> u64 {
+        let count = self.entries.len();
+        self.entries
+            .retain(|key, entry| key.is_empty() || entry.updated_ms >= before_ms);
+        (count - self.entries.len()) as u64
+    }
+
     /// Adds a series created now, replacing any with the same key.
     pub fn insert(&mut self, key: Box<[u8]>, value: Series) -> &mut Series {
         self.insert_created(key, value, now_ms())
@@ -193,7 +213,12 @@ impl FamilySeries {
         value: Series,
         created_ms: u64,
     ) -> &mut Series {
-        let entry = self.entries.entry(key).insert(Entry { value, created_ms });
+        let updated_ms = now_ms();
+        let entry = self.entries.entry(key).insert(Entry {
+            value,
+            created_ms,
+            updated_ms,
+        });
         &mut entry.into_mut().value
     }
 
@@ -203,7 +228,11 @@ impl FamilySeries {
         &mut self
             .entries
             .entry(key)
-            .or_insert(Entry { value, created_ms })
+            .or_insert(Entry {
+                value,
+                created_ms,
+                updated_ms: created_ms,
+            })
             .value
     }
 
@@ -244,6 +273,11 @@ pub struct Store {
     /// Updates folded into the overflow series, per family, because the family had reached
     /// its `max_series`.
     pub overflowed: Vec<u64>,
+    /// Series removed for being idle longer than their family's `expire`, per family.
+    pub expired: Vec<u64>,
+    /// The time recorded as each updated series' last update, in milliseconds since the Unix
+    /// epoch. Readers set it once per batch of lines, so the hot path reads no clock.
+    clock_ms: u64,
 }
 
 impl Store {
@@ -267,6 +301,8 @@ impl Store {
             unmatched: vec![0; rules.files.len()],
             skipped: vec![[0; SkipReason::ALL.len()]; rules.metrics.len()],
             overflowed: vec![0; rules.families.len()],
+            expired: vec![0; rules.families.len()],
+            clock_ms: now_ms(),
         }
     }
 
@@ -276,7 +312,7 @@ impl Store {
     pub fn record(&mut self, rules: &RuleSet, family: usize, key: &[u8], value: Option<Decimal>) {
         let definition = &rules.families[family];
         let series = &mut self.families[family];
-        if let Some(existing) = series.get_mut(key) {
+        if let Some(existing) = series.touch(key, self.clock_ms) {
             existing.record(definition, value);
         } else if series.len() >= definition.max_series {
             self.overflow(rules, family, value);
@@ -331,6 +367,26 @@ impl Store {
         for (mine, theirs) in self.overflowed.iter_mut().zip(later.overflowed) {
             *mine += theirs;
         }
+        for (mine, theirs) in self.expired.iter_mut().zip(later.expired) {
+            *mine += theirs;
+        }
+    }
+
+    /// Sets the time recorded as the last update of series updated from now on.
+    pub fn set_clock(&mut self, now_ms: u64) {
+        self.clock_ms = now_ms;
+    }
+
+    /// Removes labelled series not updated for longer than their family's `expire`, or
+    /// `default_expire` for families without one, and counts them per family.
+    pub fn expire(&mut self, rules: &RuleSet, now_ms: u64, default_expire: Option<Duration>) {
+        for (index, definition) in rules.families.iter().enumerate() {
+            let Some(expire) = definition.expire.or(default_expire) else {
+                continue;
+            };
+            let before_ms = now_ms.saturating_sub(expire.as_millis() as u64);
+            self.expired[index] += self.families[index].remove_idle(before_ms);
+        }
     }
 
     /// Counts an update skipped for `reason`.
@@ -358,6 +414,7 @@ mod tests {
             label_names: vec!["a".into()],
             buckets: buckets.to_vec(),
             max_series: usize::MAX,
+            expire: None,
         }
     }
 

@@ -99,6 +99,7 @@ pub fn build_info() -> OwnFamily {
         label_names: vec!["version".to_owned()],
         buckets: Vec::new(),
         max_series: usize::MAX,
+        expire: None,
     };
     let mut key = env!("CARGO_PKG_VERSION").as_bytes().to_vec();
     key.push(KEY_SEPARATOR);
@@ -121,6 +122,7 @@ fn one(name: &str, kind: MetricKind, help: &str, value: Decimal) -> OwnFamily {
         label_names: Vec::new(),
         buckets: Vec::new(),
         max_series: usize::MAX,
+        expire: None,
     };
     let value = match kind {
         MetricKind::Counter => {

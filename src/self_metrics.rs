@@ -187,7 +187,7 @@ fn reload_families(reload: ReloadStatus) -> [OwnFamily; 2] {
 }
 
 /// The number of series per metric, and the updates folded into overflow series.
-fn series_counts(rules: &RuleSet, store: &Store) -> [OwnFamily; 2] {
+fn series_counts(rules: &RuleSet, store: &Store) -> [OwnFamily; 3] {
     let per_family = || {
         rules
             .families
@@ -199,6 +199,11 @@ fn series_counts(rules: &RuleSet, store: &Store) -> [OwnFamily; 2] {
         .map(|((definition, series), _)| (vec![definition.name.clone()], series.len() as u64));
     let overflowed =
         per_family().map(|((definition, _), count)| (vec![definition.name.clone()], *count));
+    let expired = rules
+        .families
+        .iter()
+        .zip(&store.expired)
+        .map(|(definition, count)| (vec![definition.name.clone()], *count));
     [
         family(
             "logtally_series",
@@ -213,6 +218,13 @@ fn series_counts(rules: &RuleSet, store: &Store) -> [OwnFamily; 2] {
             "Updates that would have created a label set beyond the metric's max_series and went to its overflow series.",
             &["metric"],
             overflowed,
+        ),
+        family(
+            "logtally_series_expired_total",
+            MetricKind::Counter,
+            "Series removed because they were not updated within the metric's expire time.",
+            &["metric"],
+            expired,
         ),
     ]
 }
@@ -235,6 +247,7 @@ fn family(
         label_names: labels.iter().map(|label| (*label).to_owned()).collect(),
         buckets: Vec::new(),
         max_series: usize::MAX,
+        expire: None,
     };
     let mut family = FamilySeries::default();
     for (values, count) in series {

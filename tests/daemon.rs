@@ -570,3 +570,52 @@ fn probe_reports_health() {
         stderr(&refused)
     );
 }
+
+#[test]
+fn idle_series_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = RULES.replacen(
+        "labels = [\"method\", { status = \"code\" }]",
+        "labels = [\"method\", { status = \"code\" }]\nexpire = \"1s\"",
+        1,
+    );
+    let rules = write_file(dir.path(), "rules.toml", &rules);
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, b"").unwrap();
+    let daemon = Daemon::start(&[
+        "--rules",
+        rules.to_str().unwrap(),
+        "--logs",
+        log.to_str().unwrap(),
+    ]);
+    daemon.wait_following(&log);
+
+    append(&log, b"GET 200 1 1\nPUT 200 1 1\n");
+    daemon.wait_for(GET_200, "1", WAIT);
+    // PUT stays quiet past its expiry while GET keeps being updated.
+    for _ in 0..6 {
+        std::thread::sleep(Duration::from_millis(300));
+        append(&log, b"GET 200 1 1\n");
+    }
+    let body = daemon.wait_for(GET_200, "7", WAIT);
+    assert_eq!(
+        samples(&body).get("http_requests_total{method=\"PUT\",status=\"200\"}"),
+        None,
+        "{body}"
+    );
+    assert_eq!(
+        value(
+            &body,
+            "logtally_series_expired_total{metric=\"http_requests_total\"}"
+        ),
+        "1"
+    );
+    // A metric without expire keeps its series.
+    assert_eq!(
+        value(
+            &body,
+            "logtally_series_expired_total{metric=\"http_request_duration_seconds\"}"
+        ),
+        "0"
+    );
+}

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
 use tracing::{error, info, warn};
 
@@ -186,6 +187,7 @@ fn tail_config(args: &RunArgs) -> TailConfig {
 /// reloads.
 fn site(args: &RunArgs, live: Arc<Live>, tail: TailStats) -> Site {
     let ready_tail = tail.clone();
+    let default_expire = args.metrics_expire;
     let reload = args.enable_lifecycle.then(|| {
         let live = live.clone();
         let reload: http::Reload =
@@ -194,14 +196,19 @@ fn site(args: &RunArgs, live: Arc<Live>, tail: TailStats) -> Site {
     });
     Site {
         telemetry_path: args.telemetry_path.clone(),
-        scrape: Arc::new(move |format| scrape(&live, &tail, format)),
+        scrape: Arc::new(move |format| scrape(&live, &tail, format, default_expire)),
         ready: Arc::new(move || ready_tail.caught_up()),
         reload,
     }
 }
 
 /// Encodes the rule metrics and logtally's own metrics.
-fn scrape(live: &Live, tail: &TailStats, format: Format) -> String {
+fn scrape(
+    live: &Live,
+    tail: &TailStats,
+    format: Format,
+    default_expire: Option<Duration>,
+) -> String {
     let files = tail.lock().clone();
     let process = ProcessStats::read();
     let reload = ReloadStatus {
@@ -209,7 +216,9 @@ fn scrape(live: &Live, tail: &TailStats, format: Format) -> String {
         last_success_ms: live.last_success_ms(),
     };
 
-    let current = live.lock();
+    let mut current = live.lock();
+    let rules = current.rules.clone();
+    current.store.expire(&rules, now_ms(), default_expire);
     let open_files = tail.open_files();
     let mut own =
         self_metrics::families(&current.rules, &current.store, &files, open_files, reload);
@@ -265,6 +274,7 @@ impl LineSink for LiveSink {
             self.engine = Engine::new(current.rules.clone());
         }
         let store = &mut current.store;
+        store.set_clock(now_ms());
         feed(&mut |line| self.engine.apply(line, store));
     }
 

@@ -180,6 +180,11 @@ impl Builder {
             .and_then(|scale| check_scale(context, scale, kind));
         let list = check_list(context, &spec);
         let max_series = check_max_series(context, &spec);
+        let expire = spec.expire.as_ref().and_then(|expire| {
+            crate::duration::parse_duration(expire.get_ref())
+                .map_err(|message| context.error(expire.span(), message))
+                .ok()
+        });
         let buckets = kind.and_then(|kind| check_buckets(context, &spec, kind));
         if let Some(kind) = kind {
             check_value_present(context, &spec, kind, span);
@@ -195,6 +200,7 @@ impl Builder {
             label_names,
             buckets: buckets.unwrap_or_default(),
             max_series,
+            expire,
         };
         let family = self.add_family(context, family, spec.name.span())?;
         let id = self.rules.metrics.len();
@@ -252,6 +258,8 @@ fn family_difference(known: &FamilyDef, new: &FamilyDef) -> &'static str {
         "bucket list"
     } else if known.max_series != new.max_series {
         "max_series"
+    } else if known.expire != new.expire {
+        "expire"
     } else {
         "help text"
     }

@@ -70,6 +70,8 @@ pub struct FamilyDef {
     pub buckets: Vec<f64>,
     /// Most label sets kept; updates that would create more go to one overflow series.
     pub max_series: usize,
+    /// A labelled series not updated for this long is removed; `None` keeps series.
+    pub expire: Option<std::time::Duration>,
 }
 
 /// One `[[metric]]` of a rule file, resolved against its regex.

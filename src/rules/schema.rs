@@ -114,6 +114,7 @@ pub struct MetricSpec {
     pub list: Option<Spanned<String>>,
     pub buckets: Option<Spanned<Vec<Spanned<f64>>>>,
     pub max_series: Option<Spanned<i64>>,
+    pub expire: Option<Spanned<String>>,
 }
 
 /// The `labels` key: a list whose entries are field names or `{ label = "field" }` tables, or
