@@ -39,8 +39,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH", required = true)]
     pub rules: Vec<PathBuf>,
 
-    /// Log files to follow, as a glob such as '/var/log/envoy/*.log' (repeatable).
-    #[arg(long, value_name = "GLOB", required = true)]
+    /// Log files to follow, as a glob such as '/var/log/envoy/*.log' (repeatable). Needed
+    /// unless the rule files name their logs with `files`.
+    #[arg(long, value_name = "GLOB")]
     pub logs: Vec<String>,
 
     /// Paths never to follow even when a --logs glob matches them, as a glob (repeatable).

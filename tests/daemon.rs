@@ -619,3 +619,67 @@ fn idle_series_expire() {
         "0"
     );
 }
+
+/// A rule file for one proxy's logs, labelled with the proxy's name.
+fn proxy_rules(dir: &Path, proxy: &str) -> String {
+    format!(
+        "files = [\"{}/{proxy}/*.log\"]\nconst_labels = {{ proxy = \"{proxy}\" }}\n\n\
+         [parse]\nregex = '''^(?P<method>\\S+) (?P<code>\\d{{3}})$'''\n\n\
+         [[metric]]\nname = \"proxy_requests_total\"\ntype = \"counter\"\nhelp = \"Requests.\"\n\
+         labels = [\"method\", \"code\"]\n",
+        dir.display()
+    )
+}
+
+#[test]
+fn two_proxies_kept_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = dir.path().join("rules");
+    for proxy in ["front", "egress"] {
+        std::fs::create_dir_all(dir.path().join(proxy)).unwrap();
+        std::fs::create_dir_all(&rules_dir).unwrap();
+        write_file(
+            &rules_dir,
+            &format!("{proxy}.toml"),
+            &proxy_rules(dir.path(), proxy),
+        );
+    }
+    let daemon = Daemon::start(&["--rules", rules_dir.to_str().unwrap(), "--from-start"]);
+    daemon.wait_for_log("Initial glob expansion done.", WAIT);
+
+    append(
+        &dir.path().join("front/access.log"),
+        b"GET 200\nGET 200\nPOST 500\n",
+    );
+    append(&dir.path().join("egress/access.log"), b"GET 200\n");
+
+    let front = "proxy_requests_total{method=\"GET\",code=\"200\",proxy=\"front\"}";
+    let egress = "proxy_requests_total{method=\"GET\",code=\"200\",proxy=\"egress\"}";
+    daemon.wait_for(front, "2", WAIT);
+    let body = daemon.wait_for(egress, "1", WAIT);
+    assert_eq!(value(&body, front), "2");
+    assert_eq!(
+        value(
+            &body,
+            "proxy_requests_total{method=\"POST\",code=\"500\",proxy=\"front\"}"
+        ),
+        "1"
+    );
+    // Each rule file reads only its own proxy's log, so neither sees unmatched lines.
+    for proxy in ["front", "egress"] {
+        let rules = rules_dir.join(format!("{proxy}.toml"));
+        assert_eq!(value(&body, &unmatched(&rules)), "0", "{proxy}");
+    }
+}
+
+#[test]
+fn no_logs_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_file(dir.path(), "rules.toml", RULES);
+    let output = common::logtally(&["run", "--rules", rules.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        last_line(&stderr(&output)),
+        "logtally: no logs to follow: give --logs GLOB, or `files` in a rule file"
+    );
+}

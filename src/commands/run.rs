@@ -5,6 +5,7 @@
 //! thread runs the HTTP server and signal handling on a single-threaded tokio runtime; a scrape
 //! takes the same lock, and a reload swaps rules and store under it.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -49,7 +50,12 @@ pub fn run(args: &RunArgs) -> ExitCode {
         return ExitCode::FAILURE;
     }
 
-    let mut tailer = match Tailer::new(tail_config(args)) {
+    let config = tail_config(args, &rules);
+    if config.globs.is_empty() {
+        eprintln!("logtally: no logs to follow: give --logs GLOB, or `files` in a rule file");
+        return ExitCode::FAILURE;
+    }
+    let mut tailer = match Tailer::new(config) {
         Ok(tailer) => tailer,
         Err(message) => {
             eprintln!("logtally: {message}");
@@ -91,6 +97,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
     let mut sink = LiveSink {
         engine: Engine::new(rules),
         live: live.clone(),
+        applicable: HashMap::new(),
         positions: args.positions.clone(),
         last_save_error: None,
     };
@@ -167,9 +174,16 @@ fn raise_open_file_limit() {
     }
 }
 
-fn tail_config(args: &RunArgs) -> TailConfig {
+/// The tailer's settings: it follows the `--logs` globs and the `files` globs of rule files.
+fn tail_config(args: &RunArgs, rules: &RuleSet) -> TailConfig {
+    let mut globs = args.logs.clone();
+    for glob in rules.files.iter().flat_map(|file| &file.log_globs) {
+        if !globs.contains(glob) {
+            globs.push(glob.clone());
+        }
+    }
     TailConfig {
-        globs: args.logs.clone(),
+        globs,
         from_start: args.from_start,
         rescan_interval: args.rescan_interval,
         poll_interval: args.poll_interval,
@@ -261,21 +275,33 @@ fn restore_state(path: &Path, rules: &RuleSet, store: &mut Store, tailer: &mut T
 struct LiveSink {
     engine: Engine,
     live: Arc<Live>,
+    /// The rule files that apply to each log path, by index, for the current rules.
+    applicable: HashMap<PathBuf, Vec<usize>>,
     positions: Option<PathBuf>,
     /// The kind of the last failed save, so a failure that repeats is logged once.
     last_save_error: Option<std::io::ErrorKind>,
 }
 
 impl LineSink for LiveSink {
-    fn lines(&mut self, _path: &Path, feed: &mut Feed) {
+    fn lines(&mut self, path: &Path, feed: &mut Feed) {
         let mut current = self.live.lock();
         if !Arc::ptr_eq(self.engine.rules(), &current.rules) {
             // A reload swapped the rules since the last batch.
             self.engine = Engine::new(current.rules.clone());
+            self.applicable.clear();
         }
+        let rules = &current.rules;
+        let files = self
+            .applicable
+            .entry(path.to_path_buf())
+            .or_insert_with(|| {
+                (0..rules.files.len())
+                    .filter(|index| rules.files[*index].applies_to(path))
+                    .collect()
+            });
         let store = &mut current.store;
         store.set_clock(now_ms());
-        feed(&mut |line| self.engine.apply(line, store));
+        feed(&mut |line| self.engine.apply_selected(files, line, store));
     }
 
     fn checkpoint(&mut self, files: Vec<SavedFile>) {

@@ -106,6 +106,13 @@ impl Engine {
         }
     }
 
+    /// Applies the rule files with the given indices to one line.
+    pub fn apply_selected(&mut self, files: &[usize], line: &[u8], store: &mut Store) {
+        for &index in files {
+            self.apply_file(index, line, store);
+        }
+    }
+
     /// Applies one rule file, by its index in the rule set, to one line.
     pub fn apply_file(&mut self, index: usize, line: &[u8], store: &mut Store) {
         let file = &self.rules.files[index];
@@ -166,6 +173,7 @@ fn update_metric(
     for &field in &metric.label_fields {
         push_label_value(key, fields.get(field));
     }
+    key.extend_from_slice(&metric.const_key);
 
     let Some(field) = metric.value_field else {
         store.record(rules, metric.family, key, None);

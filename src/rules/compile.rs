@@ -85,6 +85,8 @@ impl Builder {
                 "`parse` is an empty array; give at least one [[parse]] table",
             );
         }
+        let log_globs = check_log_globs(&mut context, spec.files.as_ref());
+        let const_labels = check_const_labels(&mut context, spec.const_labels.as_ref());
         let parsers: Vec<Option<Parser>> = spec
             .parse
             .0
@@ -94,7 +96,7 @@ impl Builder {
         let parsers: Option<Vec<Parser>> = parsers.into_iter().collect();
         if let Some(parsers) = parsers.filter(|parsers| !parsers.is_empty()) {
             let mut fields = FieldTable::new(&parsers);
-            let metrics = self.add_metrics(&mut context, &mut fields, spec.metrics);
+            let metrics = self.add_metrics(&mut context, &mut fields, &const_labels, spec.metrics);
             let tests = compile_tests(&mut context, spec.tests);
             let patterns = parsers
                 .into_iter()
@@ -107,6 +109,7 @@ impl Builder {
                     fields: fields.names,
                     metrics,
                     tests,
+                    log_globs,
                 });
             }
         }
@@ -125,6 +128,7 @@ impl Builder {
         &mut self,
         context: &mut FileContext,
         fields: &mut FieldTable,
+        const_labels: &[(String, String)],
         specs: Vec<Spanned<MetricSpec>>,
     ) -> Vec<MetricRule> {
         let mut seen: HashMap<String, String> = HashMap::new();
@@ -141,7 +145,7 @@ impl Builder {
             }
             seen.insert(name, context.site(spec.name.span()));
 
-            if let Some(metric) = self.add_metric(context, fields, span, spec) {
+            if let Some(metric) = self.add_metric(context, fields, const_labels, span, spec) {
                 metrics.push(metric);
             }
         }
@@ -152,6 +156,7 @@ impl Builder {
         &mut self,
         context: &mut FileContext,
         fields: &mut FieldTable,
+        const_labels: &[(String, String)],
         span: Range<usize>,
         spec: MetricSpec,
     ) -> Option<MetricRule> {
@@ -170,6 +175,19 @@ impl Builder {
         }
 
         let (label_names, label_fields) = resolve_labels(context, fields, spec.labels.as_ref());
+        let mut label_names = label_names;
+        let mut const_key = Vec::new();
+        for (name, value) in const_labels {
+            if label_names.contains(name) {
+                let message = format!(
+                    "label {name:?} is also a constant label of this file; rename one of them"
+                );
+                context.error(spec.name.span(), message);
+            }
+            label_names.push(name.clone());
+            const_key.extend_from_slice(value.as_bytes());
+            const_key.push(crate::metrics::KEY_SEPARATOR);
+        }
         let value_field = spec
             .value
             .as_ref()
@@ -210,6 +228,7 @@ impl Builder {
             id,
             label_fields,
             value_field,
+            const_key,
             scale,
             list,
         })
@@ -620,6 +639,41 @@ fn show(value: f64) -> String {
     let mut text = String::new();
     crate::decimal::write_float(&mut text, value).expect("writing to a String");
     text
+}
+
+fn check_log_globs(context: &mut FileContext, files: Option<&Spanned<Vec<String>>>) -> Vec<String> {
+    let Some(files) = files else {
+        return Vec::new();
+    };
+    for glob in files.get_ref() {
+        if let Err(message) = crate::tail::Glob::new(glob) {
+            context.error(files.span(), message);
+        }
+    }
+    if files.get_ref().is_empty() {
+        context.error(
+            files.span(),
+            "`files` is empty; list log globs, or remove it to apply the file to every log",
+        );
+    }
+    files.get_ref().clone()
+}
+
+fn check_const_labels(
+    context: &mut FileContext,
+    labels: Option<&Spanned<std::collections::BTreeMap<String, String>>>,
+) -> Vec<(String, String)> {
+    let Some(labels) = labels else {
+        return Vec::new();
+    };
+    let mut checked = Vec::new();
+    for (name, value) in labels.get_ref() {
+        match check_label_name(name) {
+            Ok(()) => checked.push((name.clone(), value.clone())),
+            Err(message) => context.error(labels.span(), message),
+        }
+    }
+    checked
 }
 
 fn check_max_series(context: &mut FileContext, spec: &MetricSpec) -> usize {

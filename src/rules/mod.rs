@@ -85,6 +85,8 @@ pub struct MetricRule {
     pub label_fields: Vec<usize>,
     /// Field index of the value, if the metric has one.
     pub value_field: Option<usize>,
+    /// The values of the file's constant labels, encoded as they end a series key.
+    pub const_key: Vec<u8>,
     /// Factor applied to each value before it is recorded.
     pub scale: Option<Decimal>,
     /// The reading of a field that holds several numbers.
@@ -102,6 +104,19 @@ pub struct RuleFile {
     pub metrics: Vec<MetricRule>,
     /// The file's `[[test]]` tables.
     pub tests: Vec<RuleTest>,
+    /// Globs of the log files the file applies to; empty for every followed file.
+    pub log_globs: Vec<String>,
+}
+
+impl RuleFile {
+    /// Returns true when the file applies to lines of the log at `path`.
+    pub fn applies_to(&self, path: &Path) -> bool {
+        self.log_globs.is_empty()
+            || self
+                .log_globs
+                .iter()
+                .any(|glob| crate::tail::Glob::new(glob).is_ok_and(|glob| glob.matches(path)))
+    }
 }
 
 /// One `[parse]` table: how a line is split into the rule file's fields.

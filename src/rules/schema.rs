@@ -13,6 +13,12 @@ use toml::Spanned;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleFileSpec {
+    /// Globs of the log files this rule file applies to in the daemon; without them it
+    /// applies to every file `--logs` matches.
+    pub files: Option<Spanned<Vec<String>>>,
+    /// Labels with fixed values added to every metric of the file, such as the proxy a log
+    /// comes from.
+    pub const_labels: Option<Spanned<std::collections::BTreeMap<String, String>>>,
     /// The patterns that split each line into fields: one `[parse]` table, or several `[[parse]]`
     /// tables tried in order.
     pub parse: ParseList,
