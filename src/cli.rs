@@ -31,6 +31,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Exit 0 when a running logtally passes its health check (for container health checks).
     Probe(ProbeArgs),
+    /// Show what the rules do with log lines: the pattern that matched, or how far each got,
+    /// and every update made or skipped.
+    Explain(ExplainArgs),
 }
 
 #[derive(Debug, Args)]
@@ -137,6 +140,17 @@ pub struct CheckArgs {
     /// Rule files or directories of *.toml rule files.
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Rule file, or directory of *.toml rule files (repeatable).
+    #[arg(long, value_name = "PATH", required = true)]
+    pub rules: Vec<PathBuf>,
+
+    /// The log line to explain; without it, each line of standard input is explained.
+    #[arg(value_name = "LINE")]
+    pub line: Option<String>,
 }
 
 #[derive(Debug, Args)]

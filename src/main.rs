@@ -11,5 +11,6 @@ fn main() -> ExitCode {
         Command::Once(args) => commands::once::run(args),
         Command::Check(args) => commands::check::run(args),
         Command::Probe(args) => commands::probe::run(args),
+        Command::Explain(args) => commands::explain::run(args),
     }
 }

@@ -538,3 +538,28 @@ fn once_files_merge_in_order() {
     assert_eq!(common::value(&text, "lines_total"), "15");
     assert_eq!(common::value(&text, "last_value"), "44");
 }
+
+#[test]
+fn explain_shows_updates_and_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_file(dir.path(), "rules.toml", TESTED_RULES);
+
+    let matched = logtally(&["explain", "--rules", rules.to_str().unwrap(), "GET 200"]);
+    let failed = logtally(&["explain", "--rules", rules.to_str().unwrap(), "GET 2000"]);
+
+    assert!(matched.status.success(), "{}", stderr(&matched));
+    assert_eq!(
+        stdout(&matched),
+        format!(
+            "line 1: GET 200\n  {}:\n    matched; updates:\n      http_requests_total{{method=\"GET\",code=\"200\"}} 1\n",
+            rules.display()
+        )
+    );
+    assert_eq!(
+        stdout(&failed),
+        format!(
+            "line 1: GET 2000\n  {}:\n    no pattern matched\n    pattern 1: matched 7 bytes (\"GET 200\"), then expected `$`\n",
+            rules.display()
+        )
+    );
+}

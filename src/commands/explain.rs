@@ -1,0 +1,157 @@
+//! `logtally explain`: shows, line by line, what the rules do with a log line: which pattern
+//! matched and the fields it captured, or how far each regex got before it failed, and for
+//! each metric the update the line makes or the reason it makes none.
+
+use std::io::{self, BufRead};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use regex::bytes::RegexBuilder;
+use regex_syntax::ast::{Ast, parse::Parser};
+
+use crate::cli::ExplainArgs;
+use crate::engine::Engine;
+use crate::exposition;
+use crate::metrics::{SkipReason, Store};
+use crate::rules::{Pattern, RuleSet};
+
+/// Runs the command over the given line, or over standard input's lines.
+pub fn run(args: &ExplainArgs) -> ExitCode {
+    let Some(rules) = super::load_rules(&args.rules) else {
+        return ExitCode::FAILURE;
+    };
+    let mut report = String::new();
+    match &args.line {
+        Some(line) => explain_line(&rules, 1, line.as_bytes(), &mut report),
+        None => {
+            for (index, line) in io::stdin().lock().split(b'\n').enumerate() {
+                let Ok(mut line) = line else { break };
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                explain_line(&rules, index + 1, &line, &mut report);
+            }
+        }
+    }
+    print!("{report}");
+    ExitCode::SUCCESS
+}
+
+/// Appends the explanation of one line to `out`.
+pub fn explain_line(rules: &Arc<RuleSet>, number: usize, line: &[u8], out: &mut String) {
+    out.push_str(&format!(
+        "line {number}: {}\n",
+        String::from_utf8_lossy(line)
+    ));
+    for (index, file) in rules.files.iter().enumerate() {
+        out.push_str(&format!("  {}:\n", file.path.display()));
+        let mut store = Store::new(rules);
+        let mut engine = Engine::new(rules.clone());
+        engine.apply_file(index, line, &mut store);
+        if store.unmatched[index] > 0 {
+            explain_mismatch(file, line, out);
+            continue;
+        }
+        explain_updates(rules, index, &store, out);
+    }
+}
+
+/// Says how far each regex pattern got on a line none of the patterns matched.
+fn explain_mismatch(file: &crate::rules::RuleFile, line: &[u8], out: &mut String) {
+    out.push_str("    no pattern matched\n");
+    for (number, pattern) in file.patterns.iter().enumerate() {
+        let description = match pattern {
+            Pattern::Regex { regex, .. } => closest_progress(regex.as_str(), line),
+            Pattern::Json => "the line is not a JSON object".to_owned(),
+            Pattern::Logfmt => "the line has no key=value pair".to_owned(),
+        };
+        out.push_str(&format!("    pattern {}: {description}\n", number + 1));
+    }
+}
+
+/// Finds the longest leading run of the pattern's top-level parts that matches the start of
+/// the line, and says where the line stopped matching and which part came next.
+fn closest_progress(pattern: &str, line: &[u8]) -> String {
+    let Ok(ast) = Parser::new().parse(pattern) else {
+        return "the regex did not match".to_owned();
+    };
+    let parts: Vec<&Ast> = match &ast {
+        Ast::Concat(concat) => concat.asts.iter().collect(),
+        other => vec![other],
+    };
+    let part_text = |part: &Ast| &pattern[part.span().start.offset..part.span().end.offset];
+
+    for count in (1..parts.len()).rev() {
+        let end = parts[count - 1].span().end.offset;
+        let prefix = format!("^(?:{})", &pattern[parts[0].span().start.offset..end]);
+        let Ok(regex) = RegexBuilder::new(&prefix).unicode(false).build() else {
+            continue;
+        };
+        if let Some(found) = regex.find(line) {
+            let matched = String::from_utf8_lossy(&line[..found.end()]);
+            return format!(
+                "matched {} bytes ({matched:?}), then expected `{}`",
+                found.end(),
+                part_text(parts[count])
+            );
+        }
+    }
+    let first = parts.first().map_or(pattern, |part| part_text(part));
+    format!("failed at the start of the line, where it expected `{first}`")
+}
+
+/// Lists the updates a matched line made, and the updates it skipped and why.
+fn explain_updates(rules: &RuleSet, index: usize, store: &Store, out: &mut String) {
+    let file = &rules.files[index];
+    out.push_str("    matched; updates:\n");
+    // Samples that differ from a store that saw no line are the line's updates.
+    let untouched = Store::new(rules);
+    let mut families: Vec<usize> = file.metrics.iter().map(|metric| metric.family).collect();
+    families.dedup();
+    for family in families {
+        let definition = &rules.families[family];
+        let mut before = String::new();
+        exposition::encode(
+            &mut before,
+            &mut [(definition, &untouched.families[family])],
+        );
+        let mut after = String::new();
+        exposition::encode(&mut after, &mut [(definition, &store.families[family])]);
+        let unchanged: Vec<&str> = before.lines().collect();
+        let updates = after
+            .lines()
+            .filter(|line| !line.starts_with('#') && !unchanged.contains(line));
+        for sample in updates.filter(|line| !(line.contains("_bucket{") && line.ends_with(" 0"))) {
+            out.push_str(&format!("      {sample}\n"));
+        }
+    }
+    for metric in &file.metrics {
+        for (reason, count) in SkipReason::ALL.iter().zip(&store.skipped[metric.id]) {
+            if *count > 0 {
+                let name = &rules.metrics[metric.id];
+                out.push_str(&format!(
+                    "      {name}: no update, value {}\n",
+                    reason.as_str()
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_names_the_failing_part() {
+        let pattern = r"^(?P<method>\S+) (?P<code>\d{3}) (?P<ms>\d+)$";
+        assert_eq!(
+            closest_progress(pattern, b"GET 200 fast"),
+            "matched 8 bytes (\"GET 200 \"), then expected `(?P<ms>\\d+)`"
+        );
+        assert_eq!(
+            closest_progress(pattern, b"GET abc 1"),
+            "matched 4 bytes (\"GET \"), then expected `(?P<code>\\d{3})`"
+        );
+    }
+}
