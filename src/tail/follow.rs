@@ -182,6 +182,13 @@ impl FollowedFile {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => return Err(error),
             };
+            // A file truncated and rewritten during the read gives new bytes at the old offset;
+            // they are dropped and the file is read again from its start.
+            if !self.fingerprint_matches()? {
+                outcome.truncated_from = outcome.truncated_from.or_else(|| Some(self.saved()));
+                self.rewind();
+                continue;
+            }
             let chunk = &buffer[..read];
             self.extend_fingerprint(chunk);
             let splitter = &mut self.splitter;
@@ -253,10 +260,15 @@ impl FollowedFile {
             return Ok(None);
         }
         let before = self.saved();
+        self.rewind();
+        Ok(Some(before))
+    }
+
+    /// Starts reading again from offset 0, forgetting the unfinished line and first bytes.
+    fn rewind(&mut self) {
         self.offset = 0;
         self.splitter.reset();
         self.fingerprint.clear();
-        Ok(Some(before))
     }
 
     fn fingerprint_matches(&self) -> io::Result<bool> {
@@ -393,5 +405,42 @@ mod tests {
         let outcome = read(&mut followed, &mut sink);
         assert!(outcome.truncated_from.is_some());
         assert_eq!(sink.0, ["line 1", "line 2", "line 3", "line 4", "line 5"]);
+    }
+
+    /// Rewrites its file with new content the first time it is handed lines.
+    struct RewriteOnce {
+        path: PathBuf,
+        done: bool,
+        lines: Vec<String>,
+    }
+
+    impl LineSink for RewriteOnce {
+        fn lines(&mut self, _path: &Path, feed: &mut Feed) {
+            feed(&mut |line| self.lines.push(String::from_utf8_lossy(line).into_owned()));
+            if !std::mem::replace(&mut self.done, true) {
+                std::fs::write(&self.path, "fresh 1\nfresh 2\nfresh 3\n").unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn rewrite_during_read_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        append(&path, "line 1\nline 2\nline 3\n");
+        let mut followed = FollowedFile::open(&path, Start::Beginning, 1024).unwrap();
+        let mut sink = RewriteOnce {
+            path: path.clone(),
+            done: false,
+            lines: Vec::new(),
+        };
+        let mut buffer = vec![0u8; 8];
+
+        let outcome = followed
+            .read_available(&mut buffer, u64::MAX, &mut sink)
+            .unwrap();
+
+        assert!(outcome.truncated_from.is_some());
+        assert_eq!(sink.lines, ["line 1", "fresh 1", "fresh 2", "fresh 3"]);
     }
 }
