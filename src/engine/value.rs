@@ -44,7 +44,7 @@ pub fn read_values(
     allow_negative: bool,
     record: &mut dyn FnMut(Decimal),
 ) -> Result<(), SkipReason> {
-    if let Some(value) = Decimal::parse(text) {
+    if let Some(value) = parse_number(text) {
         record(finish(value, scale, allow_negative)?);
         return Ok(());
     }
@@ -57,7 +57,7 @@ pub fn read_values(
     // A list: check every part first, so that a bad part makes no partial update.
     let mut numbers = 0;
     for part in parts(text) {
-        let value = Decimal::parse(part).ok_or(SkipReason::Invalid)?;
+        let value = parse_number(part).ok_or(SkipReason::Invalid)?;
         finish(value, scale, allow_negative)?;
         numbers += 1;
     }
@@ -65,7 +65,7 @@ pub fn read_values(
         return Err(SkipReason::Dash);
     }
 
-    let mut numeric = parts(text).filter_map(Decimal::parse);
+    let mut numeric = parts(text).filter_map(parse_number);
     match mode {
         ListMode::Each => {
             for value in numeric {
@@ -92,6 +92,30 @@ pub fn read_values(
         }
     }
     Ok(())
+}
+
+/// Time units a value may carry, with their size in seconds as a decimal exponent, longest
+/// suffix first so `ms` is not read as `s`.
+const TIME_UNITS: [(&[u8], i16); 5] = [(b"ns", -9), (b"us", -6), (b"ms", -3), (b"s", 0), (b"m", 0)];
+
+/// Parses a number, or a duration with a time unit (`12ms`, `1.5s`, `250us`), which becomes
+/// seconds: the base unit Prometheus uses.
+fn parse_number(text: &[u8]) -> Option<Decimal> {
+    if let Some(value) = Decimal::parse(text) {
+        return Some(value);
+    }
+    for (unit, exponent) in TIME_UNITS {
+        if let Some(number) = text.strip_suffix(unit) {
+            let value = Decimal::parse(number)?;
+            let factor = if unit == b"m" {
+                Decimal::new(60, 0)
+            } else {
+                Decimal::new(1, exponent)
+            };
+            return value.checked_mul(factor);
+        }
+    }
+    None
 }
 
 /// The numeric parts of a list: separated by `,` or `:`, surrounding spaces ignored, `-` and
@@ -158,6 +182,24 @@ mod tests {
             Ok(vec!["0.1".to_owned()])
         );
         assert_eq!(read("0.1, 0.2", ListMode::Last), Ok(vec!["0.2".to_owned()]));
+    }
+
+    #[test]
+    fn time_units_become_seconds() {
+        assert_eq!(read("12ms", ListMode::Sum), Ok(vec!["0.012".to_owned()]));
+        assert_eq!(read("1.5s", ListMode::Sum), Ok(vec!["1.5".to_owned()]));
+        assert_eq!(read("250us", ListMode::Sum), Ok(vec!["0.00025".to_owned()]));
+        assert_eq!(
+            read("3ns", ListMode::Sum),
+            Ok(vec!["0.000000003".to_owned()])
+        );
+        assert_eq!(read("2m", ListMode::Sum), Ok(vec!["120".to_owned()]));
+        assert_eq!(
+            read("5ms, 10ms", ListMode::Sum),
+            Ok(vec!["0.015".to_owned()])
+        );
+        assert_eq!(read("12 ms", ListMode::Sum), Err(SkipReason::Invalid));
+        assert_eq!(read("ms", ListMode::Sum), Err(SkipReason::Invalid));
     }
 
     #[test]
