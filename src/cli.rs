@@ -118,6 +118,10 @@ pub struct RunArgs {
     /// Log level: error, warn, info, debug or trace.
     #[arg(long = "log.level", value_name = "LEVEL", default_value = "info")]
     pub log_level: String,
+
+    /// Log format: logfmt or json.
+    #[arg(long = "log.format", value_name = "FORMAT", default_value = "logfmt")]
+    pub log_format: String,
 }
 
 #[derive(Debug, Args)]

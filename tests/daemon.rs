@@ -683,3 +683,26 @@ fn no_logs_rejected() {
         "logtally: no logs to follow: give --logs GLOB, or `files` in a rule file"
     );
 }
+
+#[test]
+fn json_logs_parse() {
+    let (dir, daemon) = start(&["--log.format", "json"]);
+    append(&dir.path().join("access.log"), b"GET 200 1 1\n");
+    daemon.wait_for(GET_200, "1", WAIT);
+    let line = daemon.wait_for_log("Initial glob expansion done.", WAIT);
+    let event: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+    assert_eq!(event["message"], "Initial glob expansion done.");
+    assert_eq!(event["level"], "INFO");
+    assert_eq!(event["files"], 1);
+}
+
+#[test]
+fn logfmt_logs_by_default() {
+    let (_dir, daemon) = start(&[]);
+    let line = daemon.wait_for_log("Initial glob expansion done.", WAIT);
+    assert!(line.starts_with("ts="), "{line}");
+    assert!(
+        line.contains(" level=info msg=\"Initial glob expansion done.\" files=1 globs=1"),
+        "{line}"
+    );
+}

@@ -30,7 +30,7 @@ mod signals;
 
 /// Runs the daemon until SIGINT or SIGTERM.
 pub fn run(args: &RunArgs) -> ExitCode {
-    if let Err(message) = crate::logging::init(&args.log_level) {
+    if let Err(message) = crate::logging::init(&args.log_level, &args.log_format) {
         eprintln!("logtally: {message}");
         return ExitCode::FAILURE;
     }

@@ -237,11 +237,13 @@ fn wait_for_address(log_lines: &mpsc::Receiver<String>, seen: &mut Vec<String>) 
             break;
         };
         seen.push(line.clone());
-        if let Some(rest) = line.split("address=").nth(1) {
-            let address = rest
-                .split_whitespace()
-                .next()
-                .expect("an address after address=");
+        // logfmt writes address=HOST:PORT, JSON writes "address":"HOST:PORT".
+        let rest = line
+            .split("address=")
+            .nth(1)
+            .or_else(|| line.split("\"address\":\"").nth(1));
+        if let Some(rest) = rest {
+            let address = rest.split([' ', '"']).next().expect("an address");
             return address.parse().expect("a socket address");
         }
     }
