@@ -34,6 +34,8 @@ pub enum Command {
     /// Show what the rules do with log lines: the pattern that matched, or how far each got,
     /// and every update made or skipped.
     Explain(ExplainArgs),
+    /// Print a starter rule file for a proxy's log format string.
+    Generate(GenerateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +146,17 @@ pub struct CheckArgs {
     /// Rule files or directories of *.toml rule files.
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// The proxy whose format string follows.
+    #[arg(value_name = "PROXY", value_parser = ["nginx"])]
+    pub proxy: String,
+
+    /// The format string, as in nginx's log_format directive (quote it for the shell).
+    #[arg(value_name = "FORMAT")]
+    pub format: String,
 }
 
 #[derive(Debug, Args)]

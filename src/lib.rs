@@ -18,6 +18,7 @@ pub mod decimal;
 pub mod duration;
 pub mod engine;
 pub mod exposition;
+pub mod generate;
 pub mod http;
 pub mod lines;
 pub mod live;

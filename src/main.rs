@@ -12,5 +12,6 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check::run(args),
         Command::Probe(args) => commands::probe::run(args),
         Command::Explain(args) => commands::explain::run(args),
+        Command::Generate(args) => commands::generate::run(args),
     }
 }

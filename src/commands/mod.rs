@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod explain;
+pub mod generate;
 pub mod once;
 pub mod probe;
 pub mod run;

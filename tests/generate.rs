@@ -1,0 +1,79 @@
+//! Rule files generated from nginx `log_format` strings read every line nginx wrote with those
+//! formats, and count what the independently counted combined log counts.
+
+mod common;
+
+use common::{logtally, root, stderr, stdout, write_file};
+
+/// nginx's predefined `combined` format.
+const COMBINED: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent""#;
+
+/// A format string from the nginx.conf that wrote the samples.
+fn configured_format(name: &str) -> String {
+    let config = std::fs::read_to_string(root().join("testdata/nginx/nginx.conf")).unwrap();
+    let line = config
+        .lines()
+        .find(|line| line.contains(&format!("log_format {name} ")))
+        .unwrap();
+    let start = line.find('\'').unwrap() + 1;
+    let end = line.rfind('\'').unwrap();
+    line[start..end].to_owned()
+}
+
+/// Generates rules for `format`, runs them over `log`, and checks every line matched and the
+/// request and byte counts equal the independent count of the same requests.
+fn generated_rules_count(format: &str, log: &str, expected_stderr: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = logtally(&["generate", "nginx", format]);
+    assert!(generated.status.success(), "{}", stderr(&generated));
+    let rules = write_file(dir.path(), "generated.toml", &stdout(&generated));
+
+    let check = logtally(&["check", rules.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+
+    let output = logtally(&["once", "--rules", rules.to_str().unwrap(), log]);
+    assert_eq!(stderr(&output), expected_stderr, "every line matches");
+    let counts: String = stdout(&output)
+        .lines()
+        .filter(|line| {
+            line.starts_with("nginx_http_requests_total")
+                || line.starts_with("nginx_http_response_bytes_total")
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let expected = std::fs::read_to_string(root().join("testdata/nginx/expected.prom")).unwrap();
+    assert_eq!(counts, expected);
+}
+
+#[test]
+fn generated_combined_reads_sample() {
+    generated_rules_count(COMBINED, "testdata/nginx/access.log", "");
+}
+
+#[test]
+fn generated_timed_reads_sample() {
+    let skipped = "logtally: metric nginx_upstream_response_time_seconds: skipped 196 update(s), value dash\n";
+    generated_rules_count(
+        &configured_format("timed"),
+        "testdata/nginx/timed.log",
+        skipped,
+    );
+}
+
+#[test]
+fn generated_json_reads_sample() {
+    let format = configured_format("jsonlog");
+    let skipped = "logtally: metric nginx_upstream_response_time_seconds: skipped 196 update(s), value empty\n";
+    generated_rules_count(&format, "testdata/nginx/json.log", skipped);
+}
+
+#[test]
+fn generate_rejects_unknown_proxy() {
+    let output = logtally(&["generate", "apache", "%h %l"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("invalid value 'apache'"),
+        "{}",
+        stderr(&output)
+    );
+}
