@@ -2,14 +2,14 @@
 //! proxy already uses instead of writing a regex.
 //!
 //! Each `$variable` becomes a named group. A variable between double quotes matches anything
-//! but a quote (nginx escapes quotes inside variables as `\x22`, or as `\"` with `escape=json`);
-//! elsewhere it matches up to the next space, or a narrower class where the variable's values
-//! are known (`$status`, byte counts, `$request_time`, `$time_local`). A format that is a JSON
+//! but a quote, since nginx escapes quotes inside variables as `\x22`. Elsewhere it matches up
+//! to the next space, or a narrower class where the variable's values are known (`$status`,
+//! byte counts, `$request_time`, `$time_local`). A format that is a JSON
 //! object is read with `format = "json"` instead, its keys naming the fields.
 
 use std::fmt::Write;
 
-/// A variable of the format and the field that holds it.
+/// A variable of the format and the field that contains it.
 struct Variable {
     name: String,
     field: String,

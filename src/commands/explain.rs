@@ -1,6 +1,6 @@
-//! `logtally explain`: shows, line by line, what the rules do with a log line: which pattern
-//! matched and the fields it captured, or how far each regex got before it failed, and for
-//! each metric the update the line makes or the reason it makes none.
+//! `logtally explain`: shows, line by line, what the rules do with a log line. For a line that
+//! matches, it lists the updates the line makes and the ones it skips with the reason. For a
+//! line that matches no pattern, it reports how far each regex got before it failed.
 
 use std::io::{self, BufRead};
 use std::process::ExitCode;
@@ -70,7 +70,7 @@ fn explain_mismatch(file: &crate::rules::RuleFile, line: &[u8], out: &mut String
 }
 
 /// Finds the longest leading run of the pattern's top-level parts that matches the start of
-/// the line, and says where the line stopped matching and which part came next.
+/// the line, and reports where the line stopped matching and which part came next.
 fn closest_progress(pattern: &str, line: &[u8]) -> String {
     let Ok(ast) = Parser::new().parse(pattern) else {
         return "the regex did not match".to_owned();
