@@ -212,7 +212,7 @@ const BAD_RULES: &[(&str, &str, &str)] = &[
     (
         "unknown_key",
         "[parse]\nregex = 'x'\n[[metric]]\nname = \"a_total\"\ntype = \"counter\"\nhelp = \"h\"\ncolour = 1\n",
-        "FILE:7:1: unknown field `colour`, expected one of `name`, `type`, `help`, `labels`, `value`, `scale`, `list`, `buckets`, `max_series`, `expire`",
+        "FILE:7:1: unknown field `colour`, expected one of `name`, `type`, `help`, `labels`, `value`, `scale`, `list`, `buckets`, `max_series`, `expire`, `match`, `unless`",
     ),
     (
         "missing_help",
@@ -288,6 +288,11 @@ const BAD_RULES: &[(&str, &str, &str)] = &[
         "json_with_regex",
         "[parse]\nformat = \"json\"\nregex = 'x'\n[[metric]]\nname = \"a_total\"\ntype = \"counter\"\nhelp = \"h\"\n",
         "FILE:3:9: `regex` does not apply to format \"json\"; remove it or use format \"regex\"",
+    ),
+    (
+        "filter_unknown_field",
+        "[parse]\nregex = '(?P<code>\\d+)'\n[[metric]]\nname = \"a_total\"\ntype = \"counter\"\nhelp = \"h\"\nmatch = { cod = '^5' }\n",
+        "FILE:7:9: field \"cod\" is not a named group of the [parse] regex; did you mean \"code\"?",
     ),
     (
         "no_metrics",

@@ -169,6 +169,13 @@ fn update_metric(
     key: &mut Vec<u8>,
     store: &mut Store,
 ) {
+    let passes = metric
+        .filters
+        .iter()
+        .all(|filter| filter.regex.is_match(fields.get(filter.field)) == filter.must_match);
+    if !passes {
+        return;
+    }
     key.clear();
     for &field in &metric.label_fields {
         push_label_value(key, fields.get(field));
@@ -463,5 +470,37 @@ value = "bytes"
         );
         assert_eq!(store.unmatched, [1]);
         assert_eq!(store.skipped[1], [0, 1, 0, 0]);
+    }
+
+    #[test]
+    fn filters_select_lines() {
+        let source = RULES.replacen(
+            "labels = [\"method\", { status = \"code\" }]",
+            "labels = [\"method\", { status = \"code\" }]\nmatch = { code = '^5' }\nunless = { method = '^HEAD$' }",
+            1,
+        );
+        let rules = Arc::new(RuleSet::from_source(Path::new("filters.toml"), &source).unwrap());
+        let mut store = Store::new(&rules);
+        let mut engine = Engine::new(rules.clone());
+        for line in [
+            &b"GET 500 1 1"[..],
+            b"GET 200 1 1",
+            b"HEAD 503 1 1",
+            b"POST 502 1 1",
+        ] {
+            engine.apply(line, &mut store);
+        }
+
+        let requests = series_of(&store, 0);
+        let labels: Vec<&Vec<String>> = requests.iter().map(|(labels, _)| labels).collect();
+        assert_eq!(labels, [&vec!["GET", "500"], &vec!["POST", "502"]]);
+        // Other metrics of the file are not filtered.
+        assert_eq!(
+            series_of(&store, 1)[0].1,
+            Series::Counter(Sum::Exact {
+                mantissa: 4,
+                exponent: 0
+            })
+        );
     }
 }

@@ -11,8 +11,8 @@ use super::names::{check_label_name, check_metric_name};
 use super::schema::{LabelsSpec, MetricSpec, ParseSpec, RuleFileSpec, TestSpec};
 use super::testing::{self, ExpectedSample, RuleTest};
 use super::{
-    DEFAULT_BUCKETS, DEFAULT_MAX_SERIES, FamilyDef, LoadError, MetricKind, MetricRule, Pattern,
-    RuleFile, RuleSet,
+    DEFAULT_BUCKETS, DEFAULT_MAX_SERIES, FamilyDef, Filter, LoadError, MetricKind, MetricRule,
+    Pattern, RuleFile, RuleSet,
 };
 use crate::decimal::Decimal;
 use crate::engine::ListMode;
@@ -198,6 +198,13 @@ impl Builder {
             .and_then(|scale| check_scale(context, scale, kind));
         let list = check_list(context, &spec);
         let max_series = check_max_series(context, &spec);
+        let mut filters = compile_filters(context, fields, spec.match_fields.as_ref(), true);
+        filters.extend(compile_filters(
+            context,
+            fields,
+            spec.unless.as_ref(),
+            false,
+        ));
         let expire = spec.expire.as_ref().and_then(|expire| {
             crate::duration::parse_duration(expire.get_ref())
                 .map_err(|message| context.error(expire.span(), message))
@@ -229,6 +236,7 @@ impl Builder {
             label_fields,
             value_field,
             const_key,
+            filters,
             scale,
             list,
         })
@@ -674,6 +682,32 @@ fn check_const_labels(
         }
     }
     checked
+}
+
+/// Compiles a `match` or `unless` table into filters on field indices.
+fn compile_filters(
+    context: &mut FileContext,
+    fields: &mut FieldTable,
+    table: Option<&Spanned<std::collections::BTreeMap<String, Spanned<String>>>>,
+    must_match: bool,
+) -> Vec<Filter> {
+    let Some(table) = table else {
+        return Vec::new();
+    };
+    let mut filters = Vec::new();
+    for (name, pattern) in table.get_ref() {
+        let field = Spanned::new(table.span(), name.clone());
+        let index = resolve_field(context, fields, &field);
+        let regex = compile_regex(context, pattern);
+        if let (Some(field), Some(regex)) = (index, regex) {
+            filters.push(Filter {
+                field,
+                regex,
+                must_match,
+            });
+        }
+    }
+    filters
 }
 
 fn check_max_series(context: &mut FileContext, spec: &MetricSpec) -> usize {

@@ -87,10 +87,21 @@ pub struct MetricRule {
     pub value_field: Option<usize>,
     /// The values of the file's constant labels, encoded as they end a series key.
     pub const_key: Vec<u8>,
+    /// Conditions on fields; the metric is updated only when all hold.
+    pub filters: Vec<Filter>,
     /// Factor applied to each value before it is recorded.
     pub scale: Option<Decimal>,
     /// The reading of a field that holds several numbers.
     pub list: ListMode,
+}
+
+/// A condition from `match` (the field must match the regex) or `unless` (it must not).
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub field: usize,
+    pub regex: Regex,
+    /// True for `match`, false for `unless`.
+    pub must_match: bool,
 }
 
 /// A loaded rule file.

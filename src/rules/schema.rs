@@ -121,6 +121,11 @@ pub struct MetricSpec {
     pub buckets: Option<Spanned<Vec<Spanned<f64>>>>,
     pub max_series: Option<Spanned<i64>>,
     pub expire: Option<Spanned<String>>,
+    /// Regexes fields must match for the metric to be updated.
+    #[serde(rename = "match")]
+    pub match_fields: Option<Spanned<std::collections::BTreeMap<String, Spanned<String>>>>,
+    /// Regexes fields must not match for the metric to be updated.
+    pub unless: Option<Spanned<std::collections::BTreeMap<String, Spanned<String>>>>,
 }
 
 /// The `labels` key: a list whose entries are field names or `{ label = "field" }` tables, or
