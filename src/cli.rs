@@ -36,6 +36,10 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Print a starter rule file for a proxy's log format string.
     Generate(GenerateArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish or powershell).
+    Completions(CompletionsArgs),
+    /// Print the manual page in roff, for `man -l -` or installing as logtally.1.
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -146,6 +150,13 @@ pub struct CheckArgs {
     /// Rule files or directories of *.toml rule files.
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

@@ -13,5 +13,7 @@ fn main() -> ExitCode {
         Command::Probe(args) => commands::probe::run(args),
         Command::Explain(args) => commands::explain::run(args),
         Command::Generate(args) => commands::generate::run(args),
+        Command::Completions(args) => commands::documentation::completions(args),
+        Command::Man => commands::documentation::man(),
     }
 }

@@ -568,3 +568,25 @@ fn explain_shows_updates_and_mismatch() {
         )
     );
 }
+
+#[test]
+fn completions_and_man_page_cover_commands() {
+    let bash = logtally(&["completions", "bash"]);
+    assert!(bash.status.success());
+    let script = stdout(&bash);
+    assert!(script.starts_with("_logtally() {"), "{script}");
+    let man = logtally(&["man"]);
+    assert!(man.status.success());
+    let page = stdout(&man);
+    assert!(page.contains(".TH logtally 1"), "{page}");
+    for command in ["run", "once", "check", "explain", "generate", "probe"] {
+        assert!(
+            script.contains(&format!("cmd=\"logtally__subcmd__{command}\"")),
+            "{command} missing from completions"
+        );
+        assert!(
+            page.contains(&format!("logtally\\-{command}(1)")),
+            "{command} missing from the man page"
+        );
+    }
+}

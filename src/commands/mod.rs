@@ -1,6 +1,7 @@
 //! The subcommands, each wiring the pipeline stages together for one way of running.
 
 pub mod check;
+pub mod documentation;
 pub mod explain;
 pub mod generate;
 pub mod once;
