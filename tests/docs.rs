@@ -1,0 +1,58 @@
+//! Every TOML example in docs/rules.md is a rule file with a test; each must load and pass its
+//! test with `logtally check`, so the documentation shows what logtally does.
+
+mod common;
+
+use common::{logtally, root, stderr, stdout, write_file};
+
+/// The contents of the ```toml blocks of a Markdown file.
+fn toml_blocks(markdown: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in markdown.lines() {
+        match (&mut current, line.trim_end()) {
+            (None, "```toml") => current = Some(String::new()),
+            (Some(block), "```") => {
+                blocks.push(std::mem::take(block));
+                current = None;
+            }
+            (Some(block), text) => {
+                block.push_str(text);
+                block.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn rules_reference_examples_pass() {
+    let markdown = std::fs::read_to_string(root().join("docs/rules.md")).unwrap();
+    let blocks = toml_blocks(&markdown);
+    assert_eq!(blocks.len(), 9, "examples in docs/rules.md");
+    let dir = tempfile::tempdir().unwrap();
+    for (index, block) in blocks.iter().enumerate() {
+        assert!(
+            block.contains("[[test]]"),
+            "example {} has no test",
+            index + 1
+        );
+        let path = write_file(dir.path(), &format!("example-{}.toml", index + 1), block);
+        let output = logtally(&["check", path.to_str().unwrap()]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "example {}:\n{}{}",
+            index + 1,
+            stdout(&output),
+            stderr(&output)
+        );
+        assert!(
+            stdout(&output).ends_with(", 1 test(s): ok\n"),
+            "example {}: {}",
+            index + 1,
+            stdout(&output)
+        );
+    }
+}
