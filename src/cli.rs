@@ -136,7 +136,8 @@ pub struct OnceArgs {
     #[arg(long, value_name = "PATH", required = true)]
     pub rules: Vec<PathBuf>,
 
-    /// Log files to read, each from its first line to its last.
+    /// Log files to read, each from its first line to its last; `-` is standard input and
+    /// `.gz` files are decompressed.
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
 

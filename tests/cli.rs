@@ -590,3 +590,43 @@ fn completions_and_man_page_cover_commands() {
         );
     }
 }
+
+#[test]
+fn once_reads_stdin_and_gzip() {
+    use std::io::Write;
+
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_file(dir.path(), "rules.toml", RULES);
+    let gzip_path = dir.path().join("old.log.gz");
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(b"GET 200 1 1\nGET 200 1 1\n").unwrap();
+    std::fs::write(&gzip_path, encoder.finish().unwrap()).unwrap();
+
+    let mut child = std::process::Command::new(common::binary())
+        .args([
+            "once",
+            "--rules",
+            rules.to_str().unwrap(),
+            "-",
+            gzip_path.to_str().unwrap(),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"GET 200 1 1\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert_eq!(
+        common::value(&text, "http_requests_total{method=\"GET\",code=\"200\"}"),
+        "3"
+    );
+}

@@ -107,7 +107,7 @@ pub fn read_file(
     engine: &mut Engine,
     store: &mut Store,
 ) -> io::Result<SplitStats> {
-    let mut file = File::open(path)?;
+    let mut file = open_input(path)?;
     let mut splitter = LineSplitter::new(max_line_bytes);
     let mut buffer = vec![0u8; READ_CHUNK_BYTES];
     let mut emit = |line: &[u8]| engine.apply(line, store);
@@ -123,6 +123,21 @@ pub fn read_file(
     }
     splitter.finish(&mut emit);
     Ok(splitter.stats())
+}
+
+/// Opens an input: `-` is standard input, a `.gz` file is decompressed, anything else is read
+/// as it is.
+fn open_input(path: &Path) -> io::Result<Box<dyn Read>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(io::stdin()));
+    }
+    let file = File::open(path)?;
+    if path.extension().is_some_and(|extension| extension == "gz") {
+        return Ok(Box::new(flate2::read::MultiGzDecoder::new(
+            io::BufReader::new(file),
+        )));
+    }
+    Ok(Box::new(file))
 }
 
 /// Reports cut lines and dropped NUL bytes of one file.
