@@ -170,3 +170,46 @@ fn alert_rules_pass_promtool() {
         common::stdout(&output)
     );
 }
+
+#[test]
+fn dashboard_queries_shipped_metrics() {
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&read("examples/grafana/logtally-dashboard.json")).unwrap();
+    let rules = logtally::rules::RuleSet::load(&[common::root().join("rules")]).unwrap();
+    let mut known: Vec<String> = rules
+        .families
+        .iter()
+        .map(|family| family.name.clone())
+        .collect();
+    known.extend(
+        [
+            "logtally_lines_read_total",
+            "logtally_lines_unmatched_total",
+        ]
+        .map(String::from),
+    );
+
+    let panels = dashboard["panels"].as_array().unwrap();
+    assert_eq!(panels.len(), 8);
+    for panel in panels {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            // Every metric a query names is one the shipped rules or logtally itself export;
+            // histogram queries name the family's _bucket series.
+            let names = expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|word| {
+                    word.starts_with("nginx_")
+                        || word.starts_with("envoy_")
+                        || word.starts_with("logtally_")
+                });
+            for name in names {
+                let family = name.strip_suffix("_bucket").unwrap_or(name);
+                assert!(
+                    known.iter().any(|known| known == family),
+                    "{name} in {expr:?} is not exported"
+                );
+            }
+        }
+    }
+}
