@@ -11,12 +11,12 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Daemon, http_get, write_file};
+use common::{Daemon, Prometheus, free_loopback_port, write_file};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -65,71 +65,15 @@ impl Drop for Nginx {
     }
 }
 
-/// A Prometheus server scraping one target, stopped when dropped.
-struct Prometheus {
-    child: Child,
-    address: SocketAddr,
-}
-
-impl Prometheus {
-    fn start(program: &Path, dir: &Path, target: SocketAddr) -> Prometheus {
-        let config = format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
-             scrape_configs:\n  - job_name: logtally\n    static_configs:\n      - targets: ['{target}']\n"
-        );
-        let config = write_file(dir, "prometheus.yml", &config);
-        let address = free_port();
-        let child = Command::new(program)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address={address}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting prometheus");
-        Prometheus { child, address }
-    }
-
-    /// Returns `status -> value` of an instant query grouped by status, or `None` before
-    /// Prometheus answers.
-    fn by_status(&self, query: &str) -> Option<BTreeMap<String, String>> {
-        TcpStream::connect_timeout(&self.address, Duration::from_secs(1)).ok()?;
-        let encoded: String = query
-            .bytes()
-            .map(|byte| match byte {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' => (byte as char).to_string(),
-                other => format!("%{other:02X}"),
-            })
-            .collect();
-        let (status, body) = http_get(self.address, &format!("/api/v1/query?query={encoded}"));
-        if status != 200 {
-            return None;
-        }
-        let json: serde_json::Value = serde_json::from_str(&body).ok()?;
-        let results = json["data"]["result"].as_array()?;
-        let pairs = results.iter().map(|result| {
-            let status = result["metric"]["status"].as_str().unwrap_or("").to_owned();
-            (status, result["value"][1].as_str().unwrap_or("").to_owned())
-        });
-        Some(pairs.collect())
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+/// Returns `status -> value` of an instant query grouped by status, or `None` before
+/// Prometheus answers.
+fn by_status(prometheus: &Prometheus, query: &str) -> Option<BTreeMap<String, String>> {
+    let results = prometheus.query(query)?;
+    let pairs = results.iter().map(|result| {
+        let status = result["metric"]["status"].as_str().unwrap_or("").to_owned();
+        (status, result["value"][1].as_str().unwrap_or("").to_owned())
+    });
+    Some(pairs.collect())
 }
 
 /// Sends one GET and returns the response status, or `None` if there was no answer.
@@ -205,7 +149,11 @@ fn nginx_requests_reach_prometheus_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let prefix = dir.path();
     std::fs::create_dir(prefix.join("logs")).unwrap();
-    let (front, backend, dead) = (free_port(), free_port(), free_port());
+    let (front, backend, dead) = (
+        free_loopback_port(),
+        free_loopback_port(),
+        free_loopback_port(),
+    );
     let config = write_file(
         prefix,
         "nginx.conf",
@@ -259,7 +207,7 @@ fn nginx_requests_reach_prometheus_exactly() {
     let deadline = Instant::now() + WAIT;
     let mut last = None;
     while Instant::now() < deadline {
-        last = prometheus.by_status(query);
+        last = by_status(&prometheus, query);
         if last.as_ref() == Some(&expected) {
             return;
         }

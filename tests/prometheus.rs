@@ -6,13 +6,10 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Daemon, append, http_get, write_file};
+use common::{Daemon, Prometheus, append, write_file};
 
 const RULES: &str = r#"
 [parse]
@@ -31,90 +28,23 @@ help = "Response body bytes."
 value = "bytes"
 "#;
 
-/// A Prometheus server, killed when dropped.
-struct Prometheus {
-    child: Child,
-    address: SocketAddr,
-}
-
-impl Prometheus {
-    fn start(program: &Path, dir: &Path, target: SocketAddr) -> Prometheus {
-        let config = format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
-             scrape_configs:\n  - job_name: logtally\n    static_configs:\n      - targets: ['{target}']\n"
-        );
-        let config = write_file(dir, "prometheus.yml", &config);
-        let address = free_loopback_port();
-        let child = Command::new(program)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address={address}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting prometheus");
-        Prometheus { child, address }
-    }
-
-    /// Runs an instant query and returns the value of its one result, if there is one.
-    fn query_one(&self, query: &str) -> Option<String> {
-        let path = format!("/api/v1/query?query={}", encode_query(query));
-        // The server is not up until it accepts connections.
-        std::net::TcpStream::connect_timeout(&self.address, Duration::from_secs(1)).ok()?;
-        let (status, body) = http_get(self.address, &path);
-        if status != 200 {
-            return None;
+/// Queries until the one result's value equals `expected`, or fails after `timeout`.
+fn wait_for(prometheus: &Prometheus, query: &str, expected: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    let mut last = None;
+    while Instant::now() < deadline {
+        last = prometheus
+            .query(query)
+            .and_then(|results| match results.as_slice() {
+                [only] => only["value"][1].as_str().map(str::to_owned),
+                _ => None,
+            });
+        if last.as_deref() == Some(expected) {
+            return;
         }
-        let json: serde_json::Value = serde_json::from_str(&body).ok()?;
-        let results = json["data"]["result"].as_array()?;
-        match results.as_slice() {
-            [only] => Some(only["value"][1].as_str()?.to_owned()),
-            _ => None,
-        }
+        thread::sleep(Duration::from_millis(250));
     }
-
-    /// Queries until the result equals `expected`, or fails after `timeout`.
-    fn wait_for(&self, query: &str, expected: &str, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        let mut last = None;
-        while Instant::now() < deadline {
-            last = self.query_one(query);
-            if last.as_deref() == Some(expected) {
-                return;
-            }
-            thread::sleep(Duration::from_millis(250));
-        }
-        panic!("Prometheus query {query} gave {last:?}, expected {expected:?}, within {timeout:?}");
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Picks a port by binding to port 0 on 127.0.0.1 and releasing it.
-fn free_loopback_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a free port");
-    listener.local_addr().expect("a local address")
-}
-
-/// Percent-encodes a PromQL query for a URL.
-fn encode_query(query: &str) -> String {
-    query
-        .bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'.' => {
-                (byte as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+    panic!("Prometheus query {query} gave {last:?}, expected {expected:?}, within {timeout:?}");
 }
 
 #[test]
@@ -148,17 +78,19 @@ fn prometheus_scrapes_counter() {
     append(&log, lines.as_bytes());
 
     let timeout = Duration::from_secs(60);
-    prometheus.wait_for("up{job=\"logtally\"}", "1", timeout);
-    prometheus.wait_for(
+    wait_for(&prometheus, "up{job=\"logtally\"}", "1", timeout);
+    wait_for(
+        &prometheus,
         "http_requests_total{method=\"GET\",status=\"200\"}",
         "200",
         timeout,
     );
-    prometheus.wait_for(
+    wait_for(
+        &prometheus,
         "http_requests_total{method=\"POST\",status=\"500\"}",
         "50",
         timeout,
     );
     // 0 + 1 + ... + 249
-    prometheus.wait_for("http_response_bytes_total", "31125", timeout);
+    wait_for(&prometheus, "http_response_bytes_total", "31125", timeout);
 }

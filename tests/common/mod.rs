@@ -368,3 +368,70 @@ pub fn promtool_check_metrics(promtool: &Path, exposition: &[u8]) -> Output {
         .expect("writing to promtool");
     child.wait_with_output().expect("waiting for promtool")
 }
+
+/// Picks a loopback port by binding to port 0 and releasing it.
+pub fn free_loopback_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("binding a free port")
+        .local_addr()
+        .expect("a local address")
+}
+
+/// A real Prometheus server on 127.0.0.1 scraping one target every second, killed when
+/// dropped.
+pub struct Prometheus {
+    child: Child,
+    pub address: SocketAddr,
+}
+
+impl Prometheus {
+    /// Starts `program` with its configuration and data in `dir`.
+    pub fn start(program: &Path, dir: &Path, target: SocketAddr) -> Prometheus {
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+             scrape_configs:\n  - job_name: logtally\n    static_configs:\n      - targets: ['{target}']\n"
+        );
+        let config = write_file(dir, "prometheus.yml", &config);
+        let address = free_loopback_port();
+        let child = Command::new(program)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address={address}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting prometheus");
+        Prometheus { child, address }
+    }
+
+    /// Runs an instant query and returns its results, or `None` before Prometheus answers.
+    pub fn query(&self, query: &str) -> Option<Vec<serde_json::Value>> {
+        // The server is not up until it accepts connections.
+        TcpStream::connect_timeout(&self.address, Duration::from_secs(1)).ok()?;
+        let encoded: String = query
+            .bytes()
+            .map(|byte| match byte {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'.' => {
+                    (byte as char).to_string()
+                }
+                other => format!("%{other:02X}"),
+            })
+            .collect();
+        let (status, body) = http_get(self.address, &format!("/api/v1/query?query={encoded}"));
+        if status != 200 {
+            return None;
+        }
+        let json: serde_json::Value = serde_json::from_str(&body).ok()?;
+        json["data"]["result"].as_array().cloned()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
