@@ -56,10 +56,22 @@ fn unmatched(rules: &Path) -> String {
     )
 }
 
-/// A temporary directory with the rule file and an empty `access.log`, and a daemon on it.
+/// Creates a temporary directory with the rule file and an empty `access.log`, and starts a
+/// daemon on it.
 fn start(extra: &[&str]) -> (tempfile::TempDir, Daemon) {
+    start_with_rules(RULES, extra)
+}
+
+/// Adds `option` to the `http_requests_total` metric of [`RULES`], then starts as [`start`] does.
+fn start_with_request_option(option: &str) -> (tempfile::TempDir, Daemon) {
+    let labels = "labels = [\"method\", { status = \"code\" }]";
+    let rules = RULES.replacen(labels, &format!("{labels}\n{option}"), 1);
+    start_with_rules(&rules, &[])
+}
+
+fn start_with_rules(rules: &str, extra: &[&str]) -> (tempfile::TempDir, Daemon) {
     let dir = tempfile::tempdir().unwrap();
-    let rules = write_file(dir.path(), "rules.toml", RULES);
+    let rules = write_file(dir.path(), "rules.toml", rules);
     let log = dir.path().join("access.log");
     std::fs::write(&log, b"").unwrap();
     let glob = format!("{}/*.log", dir.path().display());
@@ -447,22 +459,8 @@ fn old_files_ignored_until_changed() {
 
 #[test]
 fn label_flood_held_at_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    let rules = RULES.replacen(
-        "labels = [\"method\", { status = \"code\" }]",
-        "labels = [\"method\", { status = \"code\" }]\nmax_series = 50",
-        1,
-    );
-    let rules = write_file(dir.path(), "rules.toml", &rules);
+    let (dir, daemon) = start_with_request_option("max_series = 50");
     let log = dir.path().join("access.log");
-    std::fs::write(&log, b"").unwrap();
-    let daemon = Daemon::start(&[
-        "--rules",
-        rules.to_str().unwrap(),
-        "--logs",
-        log.to_str().unwrap(),
-    ]);
-    daemon.wait_following(&log);
 
     // 5000 distinct methods: the first 50 get series, the other 4950 lines overflow.
     let flood: String = (0..5000)
@@ -573,22 +571,8 @@ fn probe_reports_health() {
 
 #[test]
 fn idle_series_expire() {
-    let dir = tempfile::tempdir().unwrap();
-    let rules = RULES.replacen(
-        "labels = [\"method\", { status = \"code\" }]",
-        "labels = [\"method\", { status = \"code\" }]\nexpire = \"1s\"",
-        1,
-    );
-    let rules = write_file(dir.path(), "rules.toml", &rules);
+    let (dir, daemon) = start_with_request_option("expire = \"1s\"");
     let log = dir.path().join("access.log");
-    std::fs::write(&log, b"").unwrap();
-    let daemon = Daemon::start(&[
-        "--rules",
-        rules.to_str().unwrap(),
-        "--logs",
-        log.to_str().unwrap(),
-    ]);
-    daemon.wait_following(&log);
 
     append(&log, b"GET 200 1 1\nPUT 200 1 1\n");
     daemon.wait_for(GET_200, "1", WAIT);
