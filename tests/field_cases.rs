@@ -330,8 +330,9 @@ fn case_lines(name: &str) -> Vec<Vec<u8>> {
 
 const STATUS_200: &str = "http_requests_total{status=\"200\"}";
 
-/// Truncation in place (copytruncate), then fewer bytes than were read before.
-fn copytruncate_shorter(poll: bool) {
+/// Writes the first three lines of the copytruncate case, copies the log away and truncates it
+/// in place, then writes the case's next lines up to `total`. Returns once `total` are counted.
+fn copytruncate_then_write(total: usize, poll: bool) -> (tempfile::TempDir, Daemon, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("access.log");
     std::fs::write(&log, b"").unwrap();
@@ -346,30 +347,21 @@ fn copytruncate_shorter(poll: bool) {
         .truncate(true)
         .open(&log)
         .unwrap();
-    lines[3..5].iter().for_each(|line| append(&log, line));
+    lines[3..total].iter().for_each(|line| append(&log, line));
 
-    daemon.wait_for(STATUS_200, "5", WAIT);
+    daemon.wait_for(STATUS_200, &total.to_string(), WAIT);
+    (dir, daemon, log)
+}
+
+/// Truncation in place (copytruncate), then fewer bytes than were read before.
+fn copytruncate_shorter(poll: bool) {
+    copytruncate_then_write(5, poll);
 }
 
 /// Truncation in place, then more bytes than were read before, before the tailer looks.
 fn copytruncate_longer(poll: bool) {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
-    std::fs::write(&log, b"").unwrap();
-    let lines = case_lines("copytruncate");
-    let daemon = start_on("copytruncate", &log, poll);
+    let (_dir, daemon, log) = copytruncate_then_write(8, poll);
 
-    lines[0..3].iter().for_each(|line| append(&log, line));
-    daemon.wait_for(STATUS_200, "3", WAIT);
-    std::fs::copy(&log, dir.path().join("access.log.1")).unwrap();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(&log)
-        .unwrap();
-    lines[3..8].iter().for_each(|line| append(&log, line));
-
-    daemon.wait_for(STATUS_200, "8", WAIT);
     // Counters continue across the truncation instead of restarting. The per-file counts are
     // published after each read, so they may trail the rule metrics briefly.
     let path = format!("{{path=\"{}\"}}", log.display());
