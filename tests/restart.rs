@@ -58,12 +58,18 @@ impl Setup {
         }
     }
 
+    /// Starts a daemon on `access.log` with the positions file saved every 100 ms.
     fn start(&self, extra: &[&str]) -> Daemon {
+        self.start_on(self.log.to_str().unwrap(), extra)
+    }
+
+    /// Starts a daemon on the files `logs` names, returning once the first glob expansion is done.
+    fn start_on(&self, logs: &str, extra: &[&str]) -> Daemon {
         let mut args = vec![
             "--rules",
             self.rules.to_str().unwrap(),
             "--logs",
-            self.log.to_str().unwrap(),
+            logs,
             "--positions",
             self.positions.to_str().unwrap(),
             "--positions.save-interval",
@@ -202,16 +208,7 @@ fn copytruncate_while_down_reads_copy_tail() {
 fn renamed_to_matching_name_not_reread() {
     let setup = Setup::new(RULES);
     let glob = format!("{}/access.log*", setup.dir.path().display());
-    let args = [
-        "--rules",
-        setup.rules.to_str().unwrap(),
-        "--logs",
-        &glob,
-        "--positions",
-        setup.positions.to_str().unwrap(),
-    ];
-    let daemon = Daemon::start(&args);
-    daemon.wait_for_log("Initial glob expansion done.", WAIT);
+    let daemon = setup.start_on(&glob, &[]);
     append(&setup.log, &lines(0..100));
     daemon.wait_for("lines_total", "100", WAIT);
     assert_eq!(daemon.terminate().code(), Some(0));
@@ -219,7 +216,7 @@ fn renamed_to_matching_name_not_reread() {
     std::fs::rename(&setup.log, setup.path("access.log.1")).unwrap();
     append(&setup.log, &lines(100..110));
 
-    let daemon = Daemon::start(&args);
+    let daemon = setup.start_on(&glob, &[]);
     let body = daemon.wait_for("lines_total", "110", WAIT);
     assert_counts(&body, 0..110);
     std::thread::sleep(Duration::from_millis(500));
@@ -230,20 +227,11 @@ fn renamed_to_matching_name_not_reread() {
 fn new_file_while_down_read_from_start() {
     let setup = Setup::new(RULES);
     let glob = format!("{}/*.log", setup.dir.path().display());
-    let args = [
-        "--rules",
-        setup.rules.to_str().unwrap(),
-        "--logs",
-        &glob,
-        "--positions",
-        setup.positions.to_str().unwrap(),
-    ];
-    let daemon = Daemon::start(&args);
-    daemon.wait_for_log("Initial glob expansion done.", WAIT);
+    let daemon = setup.start_on(&glob, &[]);
     assert_eq!(daemon.terminate().code(), Some(0));
 
     append(&setup.path("other.log"), &lines(0..7));
-    let daemon = Daemon::start(&args);
+    let daemon = setup.start_on(&glob, &[]);
     daemon.wait_for("lines_total", "7", WAIT);
 }
 
