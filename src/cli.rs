@@ -118,7 +118,12 @@ pub struct RunArgs {
     pub poll_interval: Option<Duration>,
 
     /// Lines longer than this many bytes are cut to it before the rules see them.
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE_BYTES, value_parser = parse_positive_bytes)]
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = DEFAULT_MAX_LINE_BYTES,
+        value_parser = parse_positive_bytes
+    )]
     pub max_line_bytes: usize,
 
     /// Log level: error, warn, info, debug or trace.
@@ -142,7 +147,12 @@ pub struct OnceArgs {
     pub files: Vec<PathBuf>,
 
     /// Lines longer than this many bytes are cut to it before the rules see them.
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE_BYTES, value_parser = parse_positive_bytes)]
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = DEFAULT_MAX_LINE_BYTES,
+        value_parser = parse_positive_bytes
+    )]
     pub max_line_bytes: usize,
 }
 

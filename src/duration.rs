@@ -11,7 +11,8 @@ pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let invalid = || {
         format!(
-            "invalid duration {text:?}: write a number and a unit (ms, s, m, h), as in 250ms, 10s or 1m30s"
+            "invalid duration {text:?}: write a number and a unit (ms, s, m, h), \
+             as in 250ms, 10s or 1m30s"
         )
     };
     if text.is_empty() {

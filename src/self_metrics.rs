@@ -178,7 +178,8 @@ fn reload_families(reload: ReloadStatus) -> [OwnFamily; 2] {
         family(
             "logtally_config_last_reload_successful",
             MetricKind::Gauge,
-            "Whether the last reload of the rule files succeeded (1) or failed and kept the old rules (0).",
+            "Whether the last reload of the rule files succeeded (1) or failed and kept the old \
+             rules (0).",
             &[],
             std::iter::once((Vec::new(), u64::from(reload.ok))),
         ),
@@ -215,7 +216,8 @@ fn series_counts(rules: &RuleSet, store: &Store) -> [OwnFamily; 3] {
         family(
             "logtally_series_overflowed_total",
             MetricKind::Counter,
-            "Updates that would have created a label set beyond the metric's max_series and went to its overflow series.",
+            "Updates that would have created a label set beyond the metric's max_series and \
+             went to its overflow series.",
             &["metric"],
             overflowed,
         ),

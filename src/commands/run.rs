@@ -320,7 +320,11 @@ impl LineSink for LiveSink {
             }
             Err(error) => {
                 if self.last_save_error.replace(error.kind()) != Some(error.kind()) {
-                    error!(path = %path.display(), %error, "Failed to save the positions file; will retry.");
+                    error!(
+                        path = %path.display(),
+                        %error,
+                        "Failed to save the positions file; will retry."
+                    );
                 }
             }
         }

@@ -16,8 +16,8 @@ use crate::metrics::{KEY_SEPARATOR, Store};
 use crate::rules::{MetricKind, MetricRule, Pattern, RuleFile, RuleSet};
 use structured::Values;
 
-/// Maximum length of a label value, in bytes; longer values are cut, so one huge field cannot make a
-/// series key, or the scrape, arbitrarily large.
+/// Maximum length of a label value, in bytes. Longer values are cut, so one huge field cannot
+/// make a series key, or the scrape, arbitrarily large.
 pub const MAX_LABEL_VALUE_BYTES: usize = 1024;
 
 /// Applies rules to lines. One engine serves one thread.

@@ -238,11 +238,17 @@ impl FollowedFile {
     fn warn_once(&mut self, split: &SplitStats) {
         if split.truncated_lines > 0 && !self.warned_cut {
             self.warned_cut = true;
-            warn!(path = %self.path.display(), "Cut a line longer than --max-line-bytes; later ones are only counted.");
+            warn!(
+                path = %self.path.display(),
+                "Cut a line longer than --max-line-bytes; later ones are only counted."
+            );
         }
         if split.nul_bytes > 0 && !self.warned_nul {
             self.warned_nul = true;
-            warn!(path = %self.path.display(), "Skipped NUL bytes, as copytruncate leaves; later ones are only counted.");
+            warn!(
+                path = %self.path.display(),
+                "Skipped NUL bytes, as copytruncate leaves; later ones are only counted."
+            );
         }
     }
 

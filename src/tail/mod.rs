@@ -388,9 +388,15 @@ impl Tailer {
                 .map(|meta| FileId::of(&meta));
             if current != Some(file.id) {
                 if current.is_some() {
-                    info!(path = %file.path.display(), "File was rotated; reading the old file to its end.");
+                    info!(
+                        path = %file.path.display(),
+                        "File was rotated; reading the old file to its end."
+                    );
                 } else {
-                    info!(path = %file.path.display(), "File was deleted or moved away; reading it to its end.");
+                    info!(
+                        path = %file.path.display(),
+                        "File was deleted or moved away; reading it to its end."
+                    );
                 }
                 file.retired_at = Some(now);
                 let rotated = current.is_some();
@@ -411,7 +417,11 @@ impl Tailer {
         let id = FileId::of(&metadata);
         if let Some(known) = self.files.iter_mut().find(|file| file.id == id) {
             if known.path != path && known.retired_at.is_some() {
-                info!(old = %known.path.display(), new = %path.display(), "Followed file renamed; continuing at its offset.");
+                info!(
+                    old = %known.path.display(),
+                    new = %path.display(),
+                    "Followed file renamed; continuing at its offset."
+                );
                 known.path = path.to_path_buf();
                 known.retired_at = None;
             }
@@ -420,7 +430,10 @@ impl Tailer {
 
         if self.is_too_old(&metadata) {
             if self.ignored.insert(id, metadata.len()).is_none() {
-                debug!(path = %path.display(), "Not following file: it was not modified within --logs.ignore-older.");
+                debug!(
+                    path = %path.display(),
+                    "Not following file: it was not modified within --logs.ignore-older."
+                );
             }
             return;
         }
@@ -433,7 +446,11 @@ impl Tailer {
         if let Some(file) = self.open(path, start) {
             match closed {
                 Some(_) => {
-                    info!(path = %path.display(), offset = file.offset, "File was read before; continuing at its offset.")
+                    info!(
+                        path = %path.display(),
+                        offset = file.offset,
+                        "File was read before; continuing at its offset."
+                    )
                 }
                 None => info!(path = %path.display(), offset = file.offset, "Following file."),
             }
@@ -502,7 +519,10 @@ impl Tailer {
             let found = find_saved(&saved, candidates);
             let Some((path, same_inode)) = found else {
                 self.closed.push_back(saved.clone());
-                debug!(path = %saved.path.display(), "Saved file not found; it was rotated away or deleted.");
+                debug!(
+                    path = %saved.path.display(),
+                    "Saved file not found; it was rotated away or deleted."
+                );
                 continue;
             };
             let is_matched = matched.contains(&path);
@@ -520,7 +540,11 @@ impl Tailer {
                 file.path = saved.path.clone();
                 file.retired_at = Some(Instant::now());
             }
-            info!(path = %path.display(), offset = saved.offset, "Resuming file at its saved offset.");
+            info!(
+                path = %path.display(),
+                offset = saved.offset,
+                "Resuming file at its saved offset."
+            );
             if file.retired_at.is_none() {
                 self.stats.update(&file.path, |stats| stats.followed = true);
             }
@@ -545,7 +569,11 @@ impl Tailer {
                 }
                 Err(error) => {
                     if self.unwatchable.insert(directory.clone()) {
-                        warn!(directory = %directory.display(), %error, "Failed to watch directory; relying on rescans.");
+                        warn!(
+                            directory = %directory.display(),
+                            %error,
+                            "Failed to watch directory; relying on rescans."
+                        );
                     }
                 }
             }
@@ -587,14 +615,21 @@ impl Tailer {
                         info!(path = %file.path.display(), "Reading log file works again.");
                     }
                     if let Some(before) = outcome.truncated_from {
-                        info!(path = %file.path.display(), "File was truncated; reading it from its start.");
+                        info!(
+                            path = %file.path.display(),
+                            "File was truncated; reading it from its start."
+                        );
                         truncated.push((before, file.id));
                     }
                     more |= outcome.more;
                 }
                 Err(error) => {
                     if !std::mem::replace(&mut file.failing, true) {
-                        warn!(path = %file.path.display(), %error, "Failed to read log file; will retry.");
+                        warn!(
+                            path = %file.path.display(),
+                            %error,
+                            "Failed to read log file; will retry."
+                        );
                     }
                     file.count_error();
                 }
@@ -633,7 +668,12 @@ impl Tailer {
         let Some(mut file) = self.open(&copy, Start::Offset(before.offset)) else {
             return false;
         };
-        info!(path = %before.path.display(), copy = %copy.display(), offset = before.offset, "Reading the rest of the truncated file from its copy.");
+        info!(
+            path = %before.path.display(),
+            copy = %copy.display(),
+            offset = before.offset,
+            "Reading the rest of the truncated file from its copy."
+        );
         file.path = before.path.clone();
         file.retired_at = Some(Instant::now());
         self.files.push(file);
@@ -687,7 +727,11 @@ impl Tailer {
         closing.sort_unstable_by(|a, b| b.cmp(a));
         for index in closing {
             let file = self.files.swap_remove(index);
-            info!(path = %file.path.display(), offset = file.offset, "Closed rotated file after reading it to its end.");
+            info!(
+                path = %file.path.display(),
+                offset = file.offset,
+                "Closed rotated file after reading it to its end."
+            );
             self.remember_closed(&file);
             self.forget_stats_if_gone(&file.path);
         }

@@ -78,7 +78,11 @@ pub fn watch_rule_files(paths: &[PathBuf], live: Arc<Live>) {
             parent_of(path)
         };
         if let Err(error) = watcher.watch(&watched, RecursiveMode::NonRecursive) {
-            warn!(path = %watched.display(), %error, "Cannot watch rule files; reload with SIGHUP instead.");
+            warn!(
+                path = %watched.display(),
+                %error,
+                "Cannot watch rule files; reload with SIGHUP instead."
+            );
         }
     }
 
