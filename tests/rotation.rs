@@ -426,6 +426,16 @@ fn torture(rotation: Rotation, mode: Mode) {
         "0",
         "lines were read from their middle"
     );
+    // Truncation keeps the file, so only the other kinds make the path name another file.
+    let rotations = match rotation {
+        Rotation::CopyTruncate | Rotation::Truncate => 0,
+        _ => ROTATIONS,
+    };
+    let rotations_series = format!(
+        "logtally_file_rotations_total{{path=\"{}\"}}",
+        log.display()
+    );
+    assert_eq!(value(&body, &rotations_series), rotations.to_string());
 }
 
 /// Renames the log away while the writer keeps writing to it, writes a few more lines through

@@ -109,6 +109,9 @@ pub struct Tailer {
     /// Files closed after being read to their end, remembered so they are not read again
     /// from the start if they appear under a name the globs match.
     closed: VecDeque<SavedFile>,
+    /// Paths whose file was moved away or deleted while nothing took its place. The next file
+    /// found under one of them is a rotation (rename now, create later).
+    vacated: VecDeque<PathBuf>,
     /// Positions from the state file, used by the first expansion.
     restored: Vec<SavedFile>,
     /// True when positions were restored: files unknown to them appeared while logtally was
@@ -161,6 +164,7 @@ impl Tailer {
             globs,
             files: Vec::new(),
             closed: VecDeque::new(),
+            vacated: VecDeque::new(),
             restored: Vec::new(),
             has_restored: false,
             failed: HashMap::new(),
@@ -376,8 +380,11 @@ impl Tailer {
             })
     }
 
+    /// Retires each followed file whose path now names another file (a rotation) or nothing
+    /// (remembered in `vacated`, so a file created there later is counted as a rotation).
     fn retire_moved_files(&mut self) {
         let now = Instant::now();
+        let mut vacated = Vec::new();
         for file in self
             .files
             .iter_mut()
@@ -404,8 +411,30 @@ impl Tailer {
                     stats.rotations += u64::from(rotated);
                     stats.followed = false;
                 });
+                if !rotated {
+                    vacated.push(file.path.clone());
+                }
             }
         }
+        for path in vacated {
+            self.remember_vacated(path);
+        }
+    }
+
+    fn remember_vacated(&mut self, path: PathBuf) {
+        if self.vacated.contains(&path) {
+            return;
+        }
+        if self.vacated.len() == CLOSED_FILES_REMEMBERED {
+            self.vacated.pop_front();
+        }
+        self.vacated.push_back(path);
+    }
+
+    /// Returns true, forgetting the path, when a file was moved away from `path` earlier.
+    fn take_vacated(&mut self, path: &Path) -> bool {
+        let position = self.vacated.iter().position(|vacated| vacated == path);
+        position.is_some_and(|index| self.vacated.remove(index).is_some())
     }
 
     /// Starts following `path` unless the file behind it is already followed. A file closed
@@ -454,7 +483,11 @@ impl Tailer {
                 }
                 None => info!(path = %path.display(), offset = file.offset, "Following file."),
             }
-            self.stats.update(&file.path, |stats| stats.followed = true);
+            let rotated = self.take_vacated(path);
+            self.stats.update(&file.path, |stats| {
+                stats.rotations += u64::from(rotated);
+                stats.followed = true;
+            });
             self.files.push(file);
         }
     }
@@ -743,6 +776,7 @@ impl Tailer {
         let followed = self.files.iter().any(|file| file.path == path);
         if !followed && !path.exists() {
             self.stats.lock().remove(path);
+            self.take_vacated(path);
         }
     }
 
