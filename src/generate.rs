@@ -22,7 +22,7 @@ struct Variable {
 
 /// Generates a rule file for an nginx `log_format` string.
 pub fn nginx(format: &str) -> Result<String, String> {
-    let format = format.trim();
+    let format = strip_escape(format.trim())?;
     if format.is_empty() {
         return Err("the format is empty; pass the log_format string in quotes".to_owned());
     }
@@ -49,6 +49,23 @@ pub fn nginx(format: &str) -> Result<String, String> {
     out.push_str(&parse);
     out.push_str(&metrics(&variables, format.starts_with('{')));
     Ok(out)
+}
+
+/// Removes a leading `escape=` parameter, which nginx allows before the format string: the
+/// JSON and text forms are told apart by the format itself.
+fn strip_escape(format: &str) -> Result<&str, String> {
+    let Some(parameter) = format.strip_prefix("escape=") else {
+        return Ok(format);
+    };
+    let (value, rest) = parameter
+        .split_once(char::is_whitespace)
+        .unwrap_or((parameter, ""));
+    match value {
+        "default" | "json" | "none" => Ok(rest.trim_start()),
+        _ => Err(format!(
+            "invalid escape={value}: nginx accepts default, json or none"
+        )),
+    }
 }
 
 /// Builds the `[parse]` table with a regex for a text format.
@@ -136,6 +153,22 @@ fn field_name(name: &str, known: &[Variable]) -> String {
     }
 }
 
+/// The nginx variables that list one value per upstream tried, as `a, b` across servers and
+/// `a : b` across internal redirects.
+const UPSTREAM_LISTS: &[&str] = &[
+    "upstream_addr",
+    "upstream_status",
+    "upstream_connect_time",
+    "upstream_header_time",
+    "upstream_response_time",
+    "upstream_response_length",
+    "upstream_bytes_received",
+    "upstream_bytes_sent",
+];
+
+/// The regex of an unquoted upstream list: values joined by `, ` or ` : `.
+const UPSTREAM_LIST_CLASS: &str = r"[^\s,]+(?:(?:, | : )[^\s,]+)*";
+
 /// The regex class of a variable's values.
 fn variable_class(name: &str, quoted: bool, next: Option<char>) -> String {
     match name {
@@ -150,6 +183,9 @@ fn variable_class(name: &str, quoted: bool, next: Option<char>) -> String {
     }
     match (quoted, next) {
         (true, _) => r#"[^"]*"#.to_owned(),
+        (false, Some(' ') | None) if UPSTREAM_LISTS.contains(&name) => {
+            UPSTREAM_LIST_CLASS.to_owned()
+        }
         (false, Some(' ') | None) => r"\S*".to_owned(),
         (false, Some(delimiter)) => format!("[^{}]*", regex::escape(&delimiter.to_string())),
     }
