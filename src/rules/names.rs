@@ -60,8 +60,9 @@ pub fn check_metric_name(name: &str, kind: MetricKind) -> Result<(), String> {
              logtally's own metrics; choose another prefix"
         ));
     }
-    check_suffix(name, kind)?;
-    check_lints(name)
+    // Units first, so the suffix suggestion is never a name that the unit check then rejects.
+    check_lints(name)?;
+    check_suffix(name, kind)
 }
 
 /// Checks a label name and returns what is wrong with it.
@@ -238,6 +239,15 @@ mod tests {
             let error = check_metric_name(name, kind).expect_err(name);
             assert!(error.contains(expected), "{name}: {error}");
         }
+    }
+
+    #[test]
+    fn unit_reported_before_suffix() {
+        assert_eq!(
+            check_metric_name("latency_ms", MetricKind::Counter).unwrap_err(),
+            "metric name \"latency_ms\" contains the abbreviated unit \"ms\"; spell out the base \
+             unit (seconds, bytes) and use `scale` to convert"
+        );
     }
 
     #[test]
