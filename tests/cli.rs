@@ -225,6 +225,11 @@ const BAD_RULES: &[(&str, &str, &str)] = &[
         "FILE:4:8: counter name \"requests\" must end in \"_total\" (for example \"requests_total\")",
     ),
     (
+        "process_metric_name",
+        "[parse]\nregex = 'x'\n[[metric]]\nname = \"process_cpu_seconds_total\"\ntype = \"counter\"\nhelp = \"h\"\n",
+        "FILE:4:8: metric name \"process_cpu_seconds_total\" starts with \"process_\", which is reserved for logtally's own metrics; choose another prefix",
+    ),
+    (
         "invalid_metric_name",
         "[parse]\nregex = 'x'\n[[metric]]\nname = \"http-requests_total\"\ntype = \"counter\"\nhelp = \"h\"\n",
         "FILE:4:8: invalid metric name \"http-requests_total\": use letters, digits and underscores, not starting with a digit",

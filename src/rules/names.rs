@@ -9,6 +9,10 @@ use super::MetricKind;
 /// Prefix of logtally's own metrics, which rule files may not use.
 pub const SELF_PREFIX: &str = "logtally_";
 
+/// Prefix of the process metrics logtally exports, as every Prometheus client library does.
+/// A rule metric under it would give a scrape two families of one name.
+pub const PROCESS_PREFIX: &str = "process_";
+
 /// Unit words promtool's lint checks, each with the base unit it requires instead; a base unit
 /// maps to itself. From client_golang's promlint, which promtool 2.42 uses.
 const UNITS: [(&str, &str); 24] = [
@@ -54,9 +58,12 @@ const TYPE_WORDS: [&str; 5] = ["counter", "gauge", "histogram", "summary", "unty
 /// Checks a metric name of the given type and returns what is wrong with it.
 pub fn check_metric_name(name: &str, kind: MetricKind) -> Result<(), String> {
     check_identifier(name, "metric name")?;
-    if name.starts_with(SELF_PREFIX) {
+    let reserved = [SELF_PREFIX, PROCESS_PREFIX]
+        .into_iter()
+        .find(|prefix| name.starts_with(prefix));
+    if let Some(prefix) = reserved {
         return Err(format!(
-            "metric name {name:?} starts with {SELF_PREFIX:?}, which is reserved for \
+            "metric name {name:?} starts with {prefix:?}, which is reserved for \
              logtally's own metrics; choose another prefix"
         ));
     }
@@ -212,6 +219,11 @@ mod tests {
                 "logtally_x_total",
                 MetricKind::Counter,
                 "reserved for logtally's own",
+            ),
+            (
+                "process_cpu_seconds_total",
+                MetricKind::Counter,
+                "starts with \"process_\", which is reserved for logtally's own",
             ),
             (
                 "request_duration_ms",
