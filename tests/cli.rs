@@ -260,6 +260,21 @@ const BAD_RULES: &[(&str, &str, &str)] = &[
         "FILE:8:17: bucket bounds must increase: 0.05 follows 0.1; sort them and remove duplicates",
     ),
     (
+        "nan_bucket",
+        "[parse]\nregex = '(?P<ms>\\d+)'\n[[metric]]\nname = \"a_seconds\"\ntype = \"histogram\"\nhelp = \"h\"\nvalue = \"ms\"\nbuckets = [0.1, nan]\n",
+        "FILE:8:17: invalid bucket bound NaN: use a finite number",
+    ),
+    (
+        "infinite_bucket",
+        "[parse]\nregex = '(?P<ms>\\d+)'\n[[metric]]\nname = \"a_seconds\"\ntype = \"histogram\"\nhelp = \"h\"\nvalue = \"ms\"\nbuckets = [0.1, inf]\n",
+        "FILE:8:17: invalid bucket bound +Inf: the +Inf bucket is always added",
+    ),
+    (
+        "max_series_beyond_64_bits",
+        "[parse]\nregex = 'x'\n[[metric]]\nname = \"a_total\"\ntype = \"counter\"\nhelp = \"h\"\nmax_series = 99999999999999999999\n",
+        "FILE:7:14: integer 99999999999999999999 is too large; the largest is 9223372036854775807",
+    ),
+    (
         "empty_buckets",
         "[parse]\nregex = '(?P<ms>\\d+)'\n[[metric]]\nname = \"a_seconds\"\ntype = \"histogram\"\nhelp = \"h\"\nvalue = \"ms\"\nbuckets = []\n",
         "FILE:8:11: `buckets` is empty; list at least one upper bound",

@@ -428,7 +428,6 @@ fn compile_parser(context: &mut FileContext, spec: &ParseSpec) -> Option<Parser>
     }
 }
 
-/// Removes the position and source excerpt that `toml` appends, since the error names them.
 /// Serde's type names, and the TOML terms a rule author uses for them.
 const TYPE_WORDS: [(&str, &str); 7] = [
     ("expected f64", "expected a number"),
@@ -440,9 +439,17 @@ const TYPE_WORDS: [(&str, &str); 7] = [
     ("invalid type: sequence", "invalid type: array"),
 ];
 
+/// Rewrites a `toml` error message in a rule author's terms. The position and source excerpt
+/// that `toml` appends are left out, since the error names them.
 fn toml_message(error: &toml::de::Error) -> String {
     let message = error.message().trim();
     let message = message.strip_suffix('.').unwrap_or(message);
+    if let Some(integer) = too_large_integer(message) {
+        return format!(
+            "integer {integer} is too large; the largest is {}",
+            i64::MAX
+        );
+    }
     let mut text = match message {
         "" => "invalid TOML".to_owned(),
         text if text.contains("missing field") => format!("{text} in this table"),
@@ -452,6 +459,15 @@ fn toml_message(error: &toml::de::Error) -> String {
         text = text.replace(serde_word, toml_word);
     }
     text
+}
+
+/// Returns the integer of a message for one that does not fit in 64 bits, which serde reports
+/// as an `i128` of the wrong type.
+fn too_large_integer(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("invalid type: integer `")?
+        .split_once("` as i128")
+        .map(|(integer, _)| integer)
 }
 
 fn parse_kind(context: &mut FileContext, kind: &Spanned<String>) -> Option<MetricKind> {
@@ -775,10 +791,12 @@ fn check_buckets(
     for bound in buckets.get_ref() {
         let value = *bound.get_ref();
         if !value.is_finite() {
-            let message = format!(
-                "invalid bucket bound {}: the +Inf bucket is always added",
-                show(value)
-            );
+            let reason = if value == f64::INFINITY {
+                "the +Inf bucket is always added"
+            } else {
+                "use a finite number"
+            };
+            let message = format!("invalid bucket bound {}: {reason}", show(value));
             context.error(bound.span(), message);
             return None;
         }
