@@ -8,8 +8,8 @@
 
 use std::fmt;
 
-/// Significant digits kept when parsing; later digits are dropped (truncation toward zero).
-/// Eighteen digits always fit an `i64` and exceed the precision of an `f64`.
+/// Significant digits kept when parsing; the value is rounded to the nearest such number, ties
+/// to even. Eighteen digits always fit an `i64` and exceed the precision of an `f64`.
 const MAX_DIGITS: u32 = 18;
 
 /// Largest exponent magnitude kept. Together with the check that a value converts to a finite
@@ -169,7 +169,7 @@ impl fmt::Display for Decimal {
     }
 }
 
-/// Reads `digits[.digits]`, keeping at most [`MAX_DIGITS`] significant digits. Returns the
+/// Reads `digits[.digits]`, rounding to at most [`MAX_DIGITS`] significant digits. Returns the
 /// mantissa, the exponent that the dropped and fractional digits imply, and the unread rest.
 fn parse_digits(text: &[u8]) -> Option<(i64, i32, &[u8])> {
     let mut mantissa: i64 = 0;
@@ -177,6 +177,7 @@ fn parse_digits(text: &[u8]) -> Option<(i64, i32, &[u8])> {
     let mut significant: u32 = 0;
     let mut seen_digit = false;
     let mut seen_point = false;
+    let mut dropped = Dropped::default();
     let mut index = 0;
 
     while let Some(&byte) = text.get(index) {
@@ -191,8 +192,11 @@ fn parse_digits(text: &[u8]) -> Option<(i64, i32, &[u8])> {
                     if seen_point {
                         exponent -= 1;
                     }
-                } else if !seen_point {
-                    exponent += 1;
+                } else {
+                    dropped.push(byte - b'0');
+                    if !seen_point {
+                        exponent += 1;
+                    }
                 }
             }
             b'.' if !seen_point => seen_point = true,
@@ -201,7 +205,39 @@ fn parse_digits(text: &[u8]) -> Option<(i64, i32, &[u8])> {
         index += 1;
     }
 
+    if dropped.rounds_up(mantissa) {
+        mantissa += 1;
+        if mantissa == 10_i64.pow(MAX_DIGITS) {
+            mantissa /= 10;
+            exponent += 1;
+        }
+    }
     seen_digit.then_some((mantissa, exponent, &text[index..]))
+}
+
+/// The digits dropped beyond [`MAX_DIGITS`]: the first one, and whether any later one is not 0.
+#[derive(Default)]
+struct Dropped {
+    first: Option<u8>,
+    rest_nonzero: bool,
+}
+
+impl Dropped {
+    fn push(&mut self, digit: u8) {
+        match self.first {
+            None => self.first = Some(digit),
+            Some(_) => self.rest_nonzero |= digit != 0,
+        }
+    }
+
+    /// Returns true when rounding to nearest, ties to even, raises the kept `mantissa` by one.
+    fn rounds_up(&self, mantissa: i64) -> bool {
+        match self.first {
+            Some(digit) if digit > 5 => true,
+            Some(5) => self.rest_nonzero || mantissa % 2 == 1,
+            _ => false,
+        }
+    }
 }
 
 /// Reads the digits of an exponent after `e`, with an optional sign.
@@ -476,14 +512,29 @@ mod tests {
     }
 
     #[test]
-    fn parse_keeps_eighteen_digits() {
+    fn parse_rounds_to_eighteen_digits() {
         assert_eq!(
             parse("123456789012345678901"),
+            Decimal::new(123456789012345679, 3)
+        );
+        assert_eq!(
+            parse("123456789012345678499"),
             Decimal::new(123456789012345678, 3)
         );
         assert_eq!(
             parse("0.1234567890123456789"),
-            Decimal::new(123456789012345678, -18)
+            Decimal::new(123456789012345679, -18)
+        );
+        // Ties go to the even neighbour; a later nonzero digit makes it no tie.
+        assert_eq!(parse("1000000000000000005"), parse("1000000000000000000"));
+        assert_eq!(parse("1000000000000000015"), parse("1000000000000000020"));
+        assert_eq!(
+            parse("10000000000000000050001"),
+            parse("10000000000000000100000")
+        );
+        assert_eq!(
+            parse("99999999999999999999"),
+            parse("100000000000000000000")
         );
         assert_eq!(Decimal::parse(b"1e999"), None);
         assert_eq!(
