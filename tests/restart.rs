@@ -205,6 +205,58 @@ fn copytruncate_while_down_reads_copy_tail() {
 }
 
 #[test]
+fn two_renames_while_down_read_every_file() {
+    let setup = Setup::new(RULES);
+    // An archive from before the first run, unchanged since: never read.
+    append(&setup.path("access.log.9"), &lines(1000..1010));
+    let daemon = setup.start(&[]);
+    append(&setup.log, &lines(0..100));
+    daemon.wait_for("lines_total", "100", WAIT);
+    assert_eq!(daemon.terminate().code(), Some(0));
+
+    // Two rotations, logrotate style, while logtally is down: the file created by the first
+    // one is rotated away by the second before logtally could see it.
+    append(&setup.log, &lines(100..130));
+    std::fs::rename(&setup.log, setup.path("access.log.1")).unwrap();
+    append(&setup.log, &lines(130..170));
+    std::fs::rename(setup.path("access.log.1"), setup.path("access.log.2")).unwrap();
+    std::fs::rename(&setup.log, setup.path("access.log.1")).unwrap();
+    append(&setup.log, &lines(170..200));
+
+    let daemon = setup.start(&[]);
+    let body = daemon.wait_for("lines_total", "200", WAIT);
+    assert_counts(&body, 0..200);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(value(&daemon.scrape(), "lines_total"), "200");
+}
+
+#[test]
+fn two_copytruncates_while_down_read_every_copy() {
+    let setup = Setup::new(RULES);
+    let daemon = setup.start(&[]);
+    append(&setup.log, &lines(0..100));
+    daemon.wait_for("lines_total", "100", WAIT);
+    assert_eq!(daemon.terminate().code(), Some(0));
+
+    let copy_and_truncate = || {
+        std::fs::copy(&setup.log, setup.path("access.log.1")).unwrap();
+        std::fs::write(&setup.log, b"").unwrap();
+    };
+    append(&setup.log, &lines(100..120));
+    copy_and_truncate();
+    append(&setup.log, &lines(120..140));
+    std::fs::rename(setup.path("access.log.1"), setup.path("access.log.2")).unwrap();
+    copy_and_truncate();
+    append(&setup.log, &lines(140..150));
+
+    let daemon = setup.start(&[]);
+    let body = daemon.wait_for("lines_total", "150", WAIT);
+    assert_counts(&body, 0..150);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(value(&daemon.scrape(), "lines_total"), "150");
+}
+
+#[test]
 fn renamed_to_matching_name_not_reread() {
     let setup = Setup::new(RULES);
     let glob = format!("{}/access.log*", setup.dir.path().display());

@@ -264,7 +264,10 @@ fn restore_state(path: &Path, rules: &RuleSet, store: &mut Store, tailer: &mut T
                 invalid_series = summary.invalid_series,
                 "Restored positions and metric values."
             );
-            tailer.restore(saved.files);
+            let saved_at = std::fs::metadata(path)
+                .and_then(|metadata| metadata.modified())
+                .ok();
+            tailer.restore(saved.files, saved_at);
         }
         Ok(None) => info!(path = %path.display(), "No positions file yet; this is a first run."),
         Err(error) => warn!(%error, "Ignoring the positions file; starting afresh."),

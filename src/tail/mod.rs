@@ -26,7 +26,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use notify::event::{AccessKind, AccessMode, ModifyKind};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
@@ -114,6 +114,9 @@ pub struct Tailer {
     vacated: VecDeque<PathBuf>,
     /// Positions from the state file, used by the first expansion.
     restored: Vec<SavedFile>,
+    /// When the state file was last written: files changed after it were written while
+    /// logtally was down.
+    saved_at: Option<SystemTime>,
     /// True when positions were restored: files unknown to them appeared while logtally was
     /// down, so they are read from their start.
     has_restored: bool,
@@ -166,6 +169,7 @@ impl Tailer {
             closed: VecDeque::new(),
             vacated: VecDeque::new(),
             restored: Vec::new(),
+            saved_at: None,
             has_restored: false,
             failed: HashMap::new(),
             watcher,
@@ -185,8 +189,11 @@ impl Tailer {
     }
 
     /// Gives the positions saved by an earlier run. Call before [`Tailer::run`].
-    pub fn restore(&mut self, files: Vec<SavedFile>) {
+    /// Sets the positions to resume from, saved at `saved_at` (the state file's modification
+    /// time, if known).
+    pub fn restore(&mut self, files: Vec<SavedFile>, saved_at: Option<SystemTime>) {
         self.restored = files;
+        self.saved_at = saved_at;
         self.has_restored = true;
     }
 
@@ -537,7 +544,10 @@ impl Tailer {
     /// of its saved path, where rotation puts it, whether or not the globs match its new name.
     fn recover_restored(&mut self, matched: &[PathBuf]) {
         let mut listings: HashMap<PathBuf, Vec<PathBuf>> = HashMap::new();
+        let mut accounted: HashSet<PathBuf> = HashSet::new();
+        let mut saved_paths: Vec<PathBuf> = Vec::new();
         for saved in std::mem::take(&mut self.restored) {
+            saved_paths.push(saved.path.clone());
             let directory = saved
                 .path
                 .parent()
@@ -550,6 +560,9 @@ impl Tailer {
                 .chain(matched)
                 .chain(listing.iter());
             let found = find_saved(&saved, candidates);
+            if let Some((path, _)) = &found {
+                accounted.insert(path.clone());
+            }
             let Some((path, same_inode)) = found else {
                 self.closed.push_back(saved.clone());
                 debug!(
@@ -583,6 +596,68 @@ impl Tailer {
             }
             self.files.push(file);
         }
+        self.read_generations_made_while_down(&saved_paths, matched, &accounted, &listings);
+    }
+
+    /// Reads from their start the files that were both created and rotated away while logtally
+    /// was down. They are siblings named after a saved path (`access.log.1`), unknown to the
+    /// saved positions and the globs, and changed after the state file was written.
+    /// Compressed ones cannot be read.
+    fn read_generations_made_while_down(
+        &mut self,
+        saved_paths: &[PathBuf],
+        matched: &[PathBuf],
+        accounted: &HashSet<PathBuf>,
+        listings: &HashMap<PathBuf, Vec<PathBuf>>,
+    ) {
+        let Some(saved_at) = self.saved_at else {
+            return;
+        };
+        let mut seen: HashSet<PathBuf> = HashSet::new();
+        for saved_path in saved_paths {
+            let Some(name) = saved_path.file_name().and_then(|name| name.to_str()) else {
+                continue;
+            };
+            let directory = saved_path.parent().unwrap_or(Path::new(""));
+            let Some(listing) = listings.get(directory) else {
+                continue;
+            };
+            for path in listing {
+                let is_generation = path
+                    .file_name()
+                    .and_then(|sibling| sibling.to_str())
+                    .is_some_and(|sibling| sibling.len() > name.len() && sibling.starts_with(name));
+                if !is_generation
+                    || matched.contains(path)
+                    || accounted.contains(path)
+                    || discover::is_compressed(path)
+                    || !changed_after(path, saved_at)
+                    || !seen.insert(path.clone())
+                {
+                    continue;
+                }
+                self.read_generation(path, saved_path);
+            }
+        }
+    }
+
+    /// Opens a rotated file from its start, counted under the path it was rotated from, to be
+    /// read to its end and closed.
+    fn read_generation(&mut self, path: &Path, rotated_from: &Path) {
+        let Some(mut file) = self.open(path, Start::Beginning) else {
+            return;
+        };
+        if self.files.iter().any(|known| known.id == file.id) {
+            return;
+        }
+        info!(
+            path = %path.display(),
+            rotated_from = %rotated_from.display(),
+            "Reading a file rotated while logtally was down from its start."
+        );
+        file.path = rotated_from.to_path_buf();
+        file.retired_at = Some(Instant::now());
+        self.files.push(file);
     }
 
     fn watch(&mut self, directories: &[PathBuf]) -> bool {
@@ -865,6 +940,13 @@ fn find_saved<'a>(
         .filter(|path| !is_same_inode(path) && !discover::is_compressed(path))
         .find(|path| matches(path))
         .map(|path| (path.clone(), false))
+}
+
+/// Returns true when the file at `path` was modified after `time`.
+fn changed_after(path: &Path, time: SystemTime) -> bool {
+    std::fs::metadata(path)
+        .and_then(|metadata| metadata.modified())
+        .is_ok_and(|modified| modified > time)
 }
 
 /// Regular files directly inside `directory`, sorted.
