@@ -207,8 +207,10 @@ fn copytruncate_while_down_reads_copy_tail() {
 #[test]
 fn two_renames_while_down_read_every_file() {
     let setup = Setup::new(RULES);
-    // An archive from before the first run, unchanged since: never read.
+    // An archive from before the first run, unchanged since, and another log that only
+    // shares the name's start: neither is read.
     append(&setup.path("access.log.9"), &lines(1000..1010));
+    append(&setup.path("access.log.json"), &lines(2000..2010));
     let daemon = setup.start(&[]);
     append(&setup.log, &lines(0..100));
     daemon.wait_for("lines_total", "100", WAIT);
@@ -217,6 +219,7 @@ fn two_renames_while_down_read_every_file() {
     // Two rotations, logrotate style, while logtally is down: the file created by the first
     // one is rotated away by the second before logtally could see it.
     append(&setup.log, &lines(100..130));
+    append(&setup.path("access.log.json"), &lines(2010..2020));
     std::fs::rename(&setup.log, setup.path("access.log.1")).unwrap();
     append(&setup.log, &lines(130..170));
     std::fs::rename(setup.path("access.log.1"), setup.path("access.log.2")).unwrap();

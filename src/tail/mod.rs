@@ -600,9 +600,9 @@ impl Tailer {
     }
 
     /// Reads from their start the files that were both created and rotated away while logtally
-    /// was down. They are siblings named after a saved path (`access.log.1`), unknown to the
-    /// saved positions and the globs, and changed after the state file was written.
-    /// Compressed ones cannot be read.
+    /// was down. They are siblings named after a saved path with a rotation suffix
+    /// (`access.log.1`), unknown to the saved positions and the globs, and changed after the
+    /// state file was written.
     fn read_generations_made_while_down(
         &mut self,
         saved_paths: &[PathBuf],
@@ -625,8 +625,8 @@ impl Tailer {
             for path in listing {
                 let is_generation = path
                     .file_name()
-                    .and_then(|sibling| sibling.to_str())
-                    .is_some_and(|sibling| sibling.len() > name.len() && sibling.starts_with(name));
+                    .and_then(|sibling| sibling.to_str()?.strip_prefix(name))
+                    .is_some_and(is_rotation_suffix);
                 if !is_generation
                     || matched.contains(path)
                     || accounted.contains(path)
@@ -942,6 +942,18 @@ fn find_saved<'a>(
         .map(|path| (path.clone(), false))
 }
 
+/// Returns true for the suffixes rotation adds to a name: a separator, then numbers or a date
+/// (`.1`, `-20241204`, `.2024-12-04`). Other names (`.json`, `.bak`) are different files.
+fn is_rotation_suffix(suffix: &str) -> bool {
+    let Some(rest) = suffix.strip_prefix(['.', '-', '_']) else {
+        return false;
+    };
+    rest.chars().any(|c| c.is_ascii_digit())
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '_'))
+}
+
 /// Returns true when the file at `path` was modified after `time`.
 fn changed_after(path: &Path, time: SystemTime) -> bool {
     std::fs::metadata(path)
@@ -971,6 +983,21 @@ fn create_watcher(sender: Sender<Wake>) -> Option<RecommendedWatcher> {
         Err(error) => {
             warn!(%error, "File events are unavailable; relying on rescans.");
             None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_suffixes_recognised() {
+        for suffix in [".1", ".10", "-20241204", ".2024-12-04", "_2024_12_04.1"] {
+            assert!(is_rotation_suffix(suffix), "{suffix}");
+        }
+        for suffix in ["", ".", ".json", ".bak", "1", ".1.gz", "-old"] {
+            assert!(!is_rotation_suffix(suffix), "{suffix}");
         }
     }
 }
