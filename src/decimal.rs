@@ -525,6 +525,7 @@ mod tests {
             parse("0.1234567890123456789"),
             Decimal::new(123456789012345679, -18)
         );
+
         // Ties go to the even neighbour; a later nonzero digit makes it no tie.
         assert_eq!(parse("1000000000000000005"), parse("1000000000000000000"));
         assert_eq!(parse("1000000000000000015"), parse("1000000000000000020"));
@@ -536,6 +537,7 @@ mod tests {
             parse("99999999999999999999"),
             parse("100000000000000000000")
         );
+
         assert_eq!(Decimal::parse(b"1e999"), None);
         assert_eq!(
             Decimal::parse(b"123456789012345678e300"),

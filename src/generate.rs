@@ -51,8 +51,8 @@ pub fn nginx(format: &str) -> Result<String, String> {
     Ok(out)
 }
 
-/// Removes a leading `escape=` parameter, which nginx allows before the format string: the
-/// JSON and text forms are told apart by the format itself.
+/// Removes a leading `escape=` parameter, which nginx allows before the format string. The
+/// format itself shows whether it is JSON or text.
 fn strip_escape(format: &str) -> Result<&str, String> {
     let Some(parameter) = format.strip_prefix("escape=") else {
         return Ok(format);
