@@ -30,22 +30,11 @@ pub enum Format {
 }
 
 impl Format {
-    /// Picks the format for an HTTP `Accept` header: OpenMetrics when it is listed with a
-    /// quality above zero, the Prometheus text format otherwise.
+    /// Picks the format for an HTTP `Accept` header: OpenMetrics when it is listed in a version
+    /// logtally writes with a valid quality above zero, the Prometheus text format otherwise.
     pub fn negotiate(accept: Option<&str>) -> Format {
-        let wants_openmetrics = accept.is_some_and(|accept| {
-            accept.split(',').any(|choice| {
-                let mut parts = choice.split(';').map(str::trim);
-                let media = parts.next().unwrap_or("");
-                let refused = parts.any(|parameter| {
-                    parameter
-                        .strip_prefix("q=")
-                        .and_then(|q| q.parse::<f64>().ok())
-                        == Some(0.0)
-                });
-                media.eq_ignore_ascii_case("application/openmetrics-text") && !refused
-            })
-        });
+        let wants_openmetrics =
+            accept.is_some_and(|accept| accept.split(',').any(accepts_openmetrics));
         if wants_openmetrics {
             Format::OpenMetrics
         } else {
@@ -60,6 +49,26 @@ impl Format {
             Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
         }
     }
+}
+
+/// Returns true when one `Accept` choice asks for OpenMetrics that logtally can serve. Version
+/// 0.0.1 is the name Prometheus gives its fallback for the same 1.0.0 format.
+fn accepts_openmetrics(choice: &str) -> bool {
+    let mut parts = choice.split(';').map(str::trim);
+    let media = parts.next().unwrap_or("");
+    if !media.eq_ignore_ascii_case("application/openmetrics-text") {
+        return false;
+    }
+    parts.all(|parameter| match parameter.split_once('=') {
+        Some((name, value)) if name.trim().eq_ignore_ascii_case("q") => value
+            .trim()
+            .parse::<f64>()
+            .is_ok_and(|quality| quality > 0.0 && quality <= 1.0),
+        Some((name, value)) if name.trim().eq_ignore_ascii_case("version") => {
+            matches!(value.trim(), "1.0.0" | "0.0.1")
+        }
+        _ => true,
+    })
 }
 
 /// Appends the given families to `out` in the Prometheus text format, sorted by name.
@@ -407,5 +416,28 @@ mod tests {
             Format::Prometheus
         );
         assert_eq!(Format::negotiate(None), Format::Prometheus);
+    }
+
+    #[test]
+    fn unservable_openmetrics_choices_ignored() {
+        let cases = [
+            "application/openmetrics-text;version=9.9",
+            "application/openmetrics-text;q=abc",
+            "application/openmetrics-text;q=1.5",
+            "application/openmetrics-text;version=9.9,text/plain;q=0.5",
+        ];
+        for accept in cases {
+            assert_eq!(
+                Format::negotiate(Some(accept)),
+                Format::Prometheus,
+                "{accept}"
+            );
+        }
+        let servable_second = "application/openmetrics-text;version=9.9,\
+                               application/openmetrics-text;version=1.0.0;q=0.8";
+        assert_eq!(
+            Format::negotiate(Some(servable_second)),
+            Format::OpenMetrics
+        );
     }
 }
