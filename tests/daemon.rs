@@ -43,6 +43,9 @@ help = "Size of the last response."
 value = "bytes"
 "#;
 
+/// Log content present before the daemon starts.
+const THREE_LINES: &[u8] = b"GET 200 1 1\nGET 200 1 1\nGET 200 1 1\n";
+
 const GET_200: &str = "http_requests_total{method=\"GET\",status=\"200\"}";
 
 fn lines_read(path: &Path) -> String {
@@ -59,21 +62,23 @@ fn unmatched(rules: &Path) -> String {
 /// Creates a temporary directory with the rule file and an empty `access.log`, and starts a
 /// daemon on it.
 fn start(extra: &[&str]) -> (tempfile::TempDir, Daemon) {
-    start_with_rules(RULES, extra)
+    start_with_rules(RULES, b"", extra)
 }
 
 /// Adds `option` to the `http_requests_total` metric of [`RULES`], then starts as [`start`] does.
 fn start_with_request_option(option: &str) -> (tempfile::TempDir, Daemon) {
     let labels = "labels = [\"method\", { status = \"code\" }]";
     let rules = RULES.replacen(labels, &format!("{labels}\n{option}"), 1);
-    start_with_rules(&rules, &[])
+    start_with_rules(&rules, b"", &[])
 }
 
-fn start_with_rules(rules: &str, extra: &[&str]) -> (tempfile::TempDir, Daemon) {
+/// Starts as [`start`] does, with `rules` as the rule file and `access.log` containing
+/// `contents`.
+fn start_with_rules(rules: &str, contents: &[u8], extra: &[&str]) -> (tempfile::TempDir, Daemon) {
     let dir = tempfile::tempdir().unwrap();
     let rules = write_file(dir.path(), "rules.toml", rules);
     let log = dir.path().join("access.log");
-    std::fs::write(&log, b"").unwrap();
+    std::fs::write(&log, contents).unwrap();
     let glob = format!("{}/*.log", dir.path().display());
     let mut args = vec!["--rules", rules.to_str().unwrap(), "--logs", &glob];
     args.extend(extra);
@@ -154,17 +159,8 @@ fn directory_created_after_start_found() {
 
 #[test]
 fn existing_content_skipped_by_default() {
-    let dir = tempfile::tempdir().unwrap();
-    let rules = write_file(dir.path(), "rules.toml", RULES);
+    let (dir, daemon) = start_with_rules(RULES, THREE_LINES, &[]);
     let log = dir.path().join("access.log");
-    std::fs::write(&log, b"GET 200 1 1\nGET 200 1 1\nGET 200 1 1\n").unwrap();
-    let daemon = Daemon::start(&[
-        "--rules",
-        rules.to_str().unwrap(),
-        "--logs",
-        log.to_str().unwrap(),
-    ]);
-    daemon.wait_following(&log);
 
     append(&log, b"GET 200 1 1\n");
 
@@ -174,17 +170,8 @@ fn existing_content_skipped_by_default() {
 
 #[test]
 fn from_start_reads_existing_content() {
-    let dir = tempfile::tempdir().unwrap();
-    let rules = write_file(dir.path(), "rules.toml", RULES);
+    let (dir, daemon) = start_with_rules(RULES, THREE_LINES, &["--from-start"]);
     let log = dir.path().join("access.log");
-    std::fs::write(&log, b"GET 200 1 1\nGET 200 1 1\nGET 200 1 1\n").unwrap();
-    let daemon = Daemon::start(&[
-        "--rules",
-        rules.to_str().unwrap(),
-        "--logs",
-        log.to_str().unwrap(),
-        "--from-start",
-    ]);
 
     daemon.wait_for(&lines_read(&log), "3", WAIT);
     append(&log, b"GET 200 1 1\n");
