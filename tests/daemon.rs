@@ -170,8 +170,19 @@ fn existing_content_skipped_by_default() {
 
 #[test]
 fn from_start_reads_existing_content() {
-    let (dir, daemon) = start_with_rules(RULES, THREE_LINES, &["--from-start"]);
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_file(dir.path(), "rules.toml", RULES);
     let log = dir.path().join("access.log");
+    std::fs::write(&log, THREE_LINES).unwrap();
+    // Not started through start_with_rules: it waits for a read count of 0, which
+    // --from-start passes straight by.
+    let daemon = Daemon::start(&[
+        "--rules",
+        rules.to_str().unwrap(),
+        "--logs",
+        log.to_str().unwrap(),
+        "--from-start",
+    ]);
 
     daemon.wait_for(&lines_read(&log), "3", WAIT);
     append(&log, b"GET 200 1 1\n");
