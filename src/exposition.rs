@@ -51,7 +51,7 @@ impl Format {
     }
 }
 
-/// Returns true when one `Accept` choice asks for OpenMetrics that logtally can serve. Version
+/// Returns true when one `Accept` choice requests OpenMetrics that logtally can serve. Version
 /// 0.0.1 is the name Prometheus gives its fallback for the same 1.0.0 format.
 fn accepts_openmetrics(choice: &str) -> bool {
     let mut parts = choice.split(';').map(str::trim);

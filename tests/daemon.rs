@@ -647,7 +647,7 @@ fn two_proxies_kept_apart() {
         ),
         "1"
     );
-    // Each rule file reads only its own proxy's log, so neither sees unmatched lines.
+    // Each rule file reads only its own proxy's log, so neither counts unmatched lines.
     for proxy in ["front", "egress"] {
         let rules = rules_dir.join(format!("{proxy}.toml"));
         assert_eq!(value(&body, &unmatched(&rules)), "0", "{proxy}");

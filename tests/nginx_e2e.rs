@@ -66,7 +66,7 @@ impl Drop for Nginx {
 }
 
 /// Returns `status -> value` of an instant query grouped by status, or `None` before
-/// Prometheus answers.
+/// Prometheus responds.
 fn by_status(prometheus: &Prometheus, query: &str) -> Option<BTreeMap<String, String>> {
     let results = prometheus.query(query)?;
     let pairs = results.iter().map(|result| {
@@ -76,7 +76,7 @@ fn by_status(prometheus: &Prometheus, query: &str) -> Option<BTreeMap<String, St
     Some(pairs.collect())
 }
 
-/// Sends one GET and returns the response status, or `None` if there was no answer.
+/// Sends one GET and returns the response status, or `None` if no response arrived.
 fn request(address: SocketAddr, path: &str) -> Option<u16> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5)).ok()?;
     stream

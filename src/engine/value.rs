@@ -1,6 +1,6 @@
 //! Reading a metric's value from the text of its field.
 //!
-//! A field holds a number, `-` or nothing (no value: the update is skipped and counted), or a
+//! A field contains a number, `-` or nothing (no value: the update is skipped and counted), or a
 //! list of numbers. nginx writes lists in its upstream variables when a request was tried on
 //! several upstreams (`0.004, 0.012`) or passed through internal redirects (`0.005 : 0.019`),
 //! with `-` for attempts that got no response. The rule's `list` mode says what a list means.
@@ -18,7 +18,7 @@ pub enum ListMode {
     Each,
     /// One update with the first number.
     First,
-    /// One update with the last number (the attempt that answered).
+    /// One update with the last number (the attempt that produced the response).
     Last,
 }
 
@@ -36,7 +36,7 @@ impl ListMode {
 }
 
 /// Reads the values of a field and calls `record` once per update to make. Returns why no
-/// update is made when the field holds no number; nothing is recorded then.
+/// update is made when the field contains no number; nothing is recorded then.
 pub fn read_values(
     text: &[u8],
     mode: ListMode,

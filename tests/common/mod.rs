@@ -407,7 +407,7 @@ impl Prometheus {
         Prometheus { child, address }
     }
 
-    /// Runs an instant query and returns its results, or `None` before Prometheus answers.
+    /// Runs an instant query and returns its results, or `None` before Prometheus responds.
     pub fn query(&self, query: &str) -> Option<Vec<serde_json::Value>> {
         // The server is not up until it accepts connections.
         TcpStream::connect_timeout(&self.address, Duration::from_secs(1)).ok()?;
