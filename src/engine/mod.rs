@@ -3,6 +3,7 @@
 //! This is the hot path. Capture locations and the series-key buffer are allocated once per
 //! engine and reused, so a line whose series already exist allocates nothing.
 
+mod derive;
 mod structured;
 mod value;
 
@@ -14,6 +15,7 @@ use value::read_values;
 
 use crate::metrics::{KEY_SEPARATOR, Store};
 use crate::rules::{MetricKind, MetricRule, Pattern, RuleFile, RuleSet};
+use derive::Derived;
 use structured::Values;
 
 /// Maximum length of a label value, in bytes. Longer values are cut, so one huge field cannot
@@ -35,10 +37,29 @@ struct FileState {
     locations: Vec<Option<CaptureLocations>>,
     /// Field values of the last JSON or logfmt line.
     values: Values,
+    /// Values of the `[[derive]]` fields of the last matched line.
+    derived: Derived,
 }
 
-/// The fields of one matched line.
-enum Fields<'a> {
+/// The fields of one matched line: as parsed, or as a `[[derive]]` table changed them.
+struct Fields<'a> {
+    parsed: Parsed<'a>,
+    derived: &'a Derived,
+}
+
+impl<'a> Fields<'a> {
+    /// Returns the bytes of a field, or nothing if the line has no value for it.
+    #[inline]
+    fn get(&self, field: usize) -> &'a [u8] {
+        match self.derived.get(field) {
+            Some(value) => value,
+            None => self.parsed.get(field),
+        }
+    }
+}
+
+/// The fields of one matched line as the pattern found them.
+enum Parsed<'a> {
     /// A regex matched: each field's capture group, by field index.
     Captures {
         line: &'a [u8],
@@ -46,14 +67,14 @@ enum Fields<'a> {
         locations: &'a CaptureLocations,
     },
     /// A JSON or logfmt line was parsed: each field's value span, by field index.
-    Parsed { line: &'a [u8], values: &'a Values },
+    Structured { line: &'a [u8], values: &'a Values },
 }
 
-impl<'a> Fields<'a> {
+impl<'a> Parsed<'a> {
     /// Returns the bytes of a field, or nothing if the line has no value for it.
     fn get(&self, field: usize) -> &'a [u8] {
         match self {
-            Fields::Captures {
+            Parsed::Captures {
                 line,
                 groups,
                 locations,
@@ -61,7 +82,7 @@ impl<'a> Fields<'a> {
                 Some((start, end)) => &line[start..end],
                 None => &[],
             },
-            Fields::Parsed { line, values } => match values.spans[field] {
+            Parsed::Structured { line, values } => match values.spans[field] {
                 Some(span) => values.bytes(line, span),
                 None => &[],
             },
@@ -85,6 +106,7 @@ impl Engine {
                     })
                     .collect(),
                 values: Values::default(),
+                derived: Derived::new(file),
             })
             .collect();
         Engine {
@@ -116,9 +138,19 @@ impl Engine {
     /// Applies one rule file, by its index in the rule set, to one line.
     pub fn apply_file(&mut self, index: usize, line: &[u8], store: &mut Store) {
         let file = &self.rules.files[index];
-        let Some(fields) = first_match(file, &mut self.files[index], line) else {
+        let state = &mut self.files[index];
+        let Some(parsed) = first_match(file, &mut state.locations, &mut state.values, line) else {
             store.unmatched[index] += 1;
             return;
+        };
+        if !file.derives.is_empty() {
+            state
+                .derived
+                .compute(&file.derives, |field| parsed.get(field));
+        }
+        let fields = Fields {
+            parsed,
+            derived: &state.derived,
         };
         for metric in &file.metrics {
             update_metric(&self.rules, metric, &fields, &mut self.key, store);
@@ -129,10 +161,10 @@ impl Engine {
 /// Tries the patterns in order and returns the fields of the first that matches.
 fn first_match<'a>(
     file: &'a RuleFile,
-    state: &'a mut FileState,
+    locations: &'a mut [Option<CaptureLocations>],
+    values: &'a mut Values,
     line: &'a [u8],
-) -> Option<Fields<'a>> {
-    let FileState { locations, values } = state;
+) -> Option<Parsed<'a>> {
     for (pattern, slot) in file.patterns.iter().zip(locations.iter_mut()) {
         match pattern {
             Pattern::Regex { regex, groups } => {
@@ -140,7 +172,7 @@ fn first_match<'a>(
                     continue;
                 };
                 if regex.captures_read(locations, line).is_some() {
-                    return Some(Fields::Captures {
+                    return Some(Parsed::Captures {
                         line,
                         groups,
                         locations,
@@ -149,12 +181,12 @@ fn first_match<'a>(
             }
             Pattern::Json => {
                 if structured::parse_json(line, &file.fields, values) {
-                    return Some(Fields::Parsed { line, values });
+                    return Some(Parsed::Structured { line, values });
                 }
             }
             Pattern::Logfmt => {
                 if structured::parse_logfmt(line, &file.fields, values) {
-                    return Some(Fields::Parsed { line, values });
+                    return Some(Parsed::Structured { line, values });
                 }
             }
         }

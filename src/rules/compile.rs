@@ -7,12 +7,18 @@ use std::path::Path;
 use regex::bytes::{Regex, RegexBuilder};
 use toml::Spanned;
 
+mod buckets;
+mod derive;
+mod patterns;
+
+use patterns::{Expansion, Library};
+
 use super::names::{check_label_name, check_metric_name};
 use super::schema::{LabelsSpec, MetricSpec, ParseSpec, RuleFileSpec, TestSpec};
 use super::testing::{self, ExpectedSample, RuleTest};
 use super::{
-    DEFAULT_BUCKETS, DEFAULT_MAX_SERIES, FamilyDef, Filter, LoadError, MetricKind, MetricRule,
-    Pattern, RuleFile, RuleSet,
+    DEFAULT_MAX_SERIES, FamilyDef, Filter, LoadError, MetricKind, MetricRule, Pattern, RuleFile,
+    RuleSet,
 };
 use crate::decimal::Decimal;
 use crate::engine::ListMode;
@@ -27,14 +33,16 @@ pub struct Builder {
 }
 
 /// One file being compiled: its path and source, for error positions.
-struct FileContext<'a> {
+pub(super) struct FileContext<'a> {
     path: &'a Path,
     source: &'a str,
     errors: Vec<LoadError>,
+    /// The sub-patterns the file's regexes may use.
+    library: Library,
 }
 
 impl FileContext<'_> {
-    fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
+    pub(super) fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
         self.errors
             .push(LoadError::at(self.path, self.source, span, message));
     }
@@ -57,6 +65,7 @@ impl Builder {
             path,
             source,
             errors: Vec::new(),
+            library: Library::default(),
         };
         let spec = match toml::from_str::<RuleFileSpec>(source) {
             Ok(spec) => spec,
@@ -85,6 +94,7 @@ impl Builder {
                 "`parse` is an empty array; give at least one [[parse]] table",
             );
         }
+        context.library = load_library(&mut context, spec.patterns.as_ref());
         let log_globs = check_log_globs(&mut context, spec.files.as_ref());
         let const_labels = check_const_labels(&mut context, spec.const_labels.as_ref());
         let parsers: Vec<Option<Parser>> = spec
@@ -96,6 +106,7 @@ impl Builder {
         let parsers: Option<Vec<Parser>> = parsers.into_iter().collect();
         if let Some(parsers) = parsers.filter(|parsers| !parsers.is_empty()) {
             let mut fields = FieldTable::new(&parsers);
+            let derives = derive::compile_derives(&mut context, &mut fields, &spec.derives);
             let metrics = self.add_metrics(&mut context, &mut fields, &const_labels, spec.metrics);
             let tests = compile_tests(&mut context, spec.tests);
             let patterns = parsers
@@ -107,6 +118,7 @@ impl Builder {
                     path: path.to_path_buf(),
                     patterns,
                     fields: fields.names,
+                    derives,
                     metrics,
                     tests,
                     log_globs,
@@ -210,7 +222,7 @@ impl Builder {
                 .map_err(|message| context.error(expire.span(), message))
                 .ok()
         });
-        let buckets = kind.and_then(|kind| check_buckets(context, &spec, kind));
+        let buckets = kind.and_then(|kind| buckets::check_buckets(context, &spec, kind));
         if let Some(kind) = kind {
             check_value_present(context, &spec, kind, span);
         }
@@ -381,6 +393,15 @@ impl FieldTable {
         FieldTable { names, open }
     }
 
+    /// The index of a field a `[[derive]]` table writes, adding the name when it is new.
+    fn define(&mut self, name: &str) -> usize {
+        if let Some(index) = self.names.iter().position(|known| known == name) {
+            return index;
+        }
+        self.names.push(name.to_owned());
+        self.names.len() - 1
+    }
+
     /// The index of a field, adding it when the table is open to any name.
     fn resolve(&mut self, name: &str) -> Option<usize> {
         if let Some(index) = self.names.iter().position(|known| known == name) {
@@ -493,11 +514,28 @@ fn parse_kind(context: &mut FileContext, kind: &Spanned<String>) -> Option<Metri
 /// mode on, one invalid byte in a user agent would make the whole line fail to match. A
 /// pattern can turn it on for a part with `(?u:...)`.
 fn compile_regex(context: &mut FileContext, pattern: &Spanned<String>) -> Option<Regex> {
+    match context.library.expand(pattern.get_ref()) {
+        Ok(expansion) => build_regex(context, pattern, &expansion),
+        Err(error) => {
+            let span = pattern_offset(context.source, pattern, error.range.start);
+            context.error(span, error.message);
+            None
+        }
+    }
+}
+
+/// Compiles a pattern whose sub-patterns are expanded, reporting errors at the place in the
+/// pattern as written.
+fn build_regex(
+    context: &mut FileContext,
+    pattern: &Spanned<String>,
+    expansion: &Expansion,
+) -> Option<Regex> {
     let mut checker = regex_syntax::ParserBuilder::new()
         .unicode(false)
         .utf8(false)
         .build();
-    if let Err(error) = checker.parse(pattern.get_ref()) {
+    if let Err(error) = checker.parse(&expansion.text) {
         let (offset, kind) = match &error {
             regex_syntax::Error::Parse(error) => {
                 (error.span().start.offset, error.kind().to_string())
@@ -507,18 +545,48 @@ fn compile_regex(context: &mut FileContext, pattern: &Spanned<String>) -> Option
             }
             other => (0, other.to_string()),
         };
+        let offset = expansion.written_offset(offset);
         let span = pattern_offset(context.source, pattern, offset);
         context.error(span, format!("invalid regex: {kind}"));
         return None;
     }
 
-    match RegexBuilder::new(pattern.get_ref()).unicode(false).build() {
+    match RegexBuilder::new(&expansion.text).unicode(false).build() {
         Ok(regex) => Some(regex),
         Err(error) => {
             context.error(pattern.span(), format!("invalid regex: {error}"));
             None
         }
     }
+}
+
+/// The built-in sub-patterns plus the file's `[patterns]` table.
+fn load_library(
+    context: &mut FileContext,
+    table: Option<&Spanned<std::collections::BTreeMap<String, Spanned<String>>>>,
+) -> Library {
+    let mut library = Library::built_in();
+    if let Some(table) = table {
+        library.add_file_patterns(
+            context,
+            table.get_ref(),
+            &mut |context, pattern, expansion| {
+                let Some(regex) = build_regex(context, pattern, expansion) else {
+                    return false;
+                };
+                if let Some(group) = regex.capture_names().flatten().next() {
+                    let message = format!(
+                        "a sub-pattern cannot define the field {group:?}; name fields where the \
+                     sub-pattern is used: %{{NAME:{group}}}"
+                    );
+                    context.error(pattern.span(), message);
+                    return false;
+                }
+                true
+            },
+        );
+    }
+    library
 }
 
 /// Maps an offset inside a pattern to the file. Literal strings ('...' and '''...''') hold the
@@ -659,7 +727,7 @@ fn check_scale(
 }
 
 /// Formats a number from a rule file for a message: short, with an exponent when large.
-fn show(value: f64) -> String {
+pub(super) fn show(value: f64) -> String {
     let mut text = String::new();
     crate::decimal::write_float(&mut text, value).expect("writing to a String");
     text
@@ -762,58 +830,6 @@ fn check_list(context: &mut FileContext, spec: &MetricSpec) -> ListMode {
         context.error(list.span(), message);
         ListMode::default()
     })
-}
-
-fn check_buckets(
-    context: &mut FileContext,
-    spec: &MetricSpec,
-    kind: MetricKind,
-) -> Option<Vec<f64>> {
-    let Some(buckets) = &spec.buckets else {
-        return (kind == MetricKind::Histogram).then(|| DEFAULT_BUCKETS.to_vec());
-    };
-    if kind != MetricKind::Histogram {
-        context.error(
-            buckets.span(),
-            format!("`buckets` applies only to histograms, not to a {kind}"),
-        );
-        return None;
-    }
-    if buckets.get_ref().is_empty() {
-        context.error(
-            buckets.span(),
-            "`buckets` is empty; list at least one upper bound",
-        );
-        return None;
-    }
-
-    let mut bounds = Vec::new();
-    for bound in buckets.get_ref() {
-        let value = *bound.get_ref();
-        if !value.is_finite() {
-            let reason = if value == f64::INFINITY {
-                "the +Inf bucket is always added"
-            } else {
-                "use a finite number"
-            };
-            let message = format!("invalid bucket bound {}: {reason}", show(value));
-            context.error(bound.span(), message);
-            return None;
-        }
-        if let Some(&previous) = bounds.last()
-            && value <= previous
-        {
-            let message = format!(
-                "bucket bounds must increase: {} follows {}; sort them and remove duplicates",
-                show(value),
-                show(previous)
-            );
-            context.error(bound.span(), message);
-            return None;
-        }
-        bounds.push(value);
-    }
-    Some(bounds)
 }
 
 fn check_value_present(

@@ -104,14 +104,42 @@ pub struct Filter {
     pub must_match: bool,
 }
 
+/// Byte strings looked up exactly, as a `[[derive]]` table's `map`.
+pub type ValueMap = std::collections::HashMap<Box<[u8]>, Box<[u8]>>;
+
+/// A `[[derive]]` table: a field computed from another field of the same line. The steps run
+/// in the order of the fields below.
+#[derive(Debug, Clone)]
+pub struct Derive {
+    /// Field index the result is stored in; it may be the field read from.
+    pub field: usize,
+    /// Field index the input is read from.
+    pub from: usize,
+    /// ASCII letters to lower case.
+    pub lowercase: bool,
+    /// Regex replacements, each applied to every match, in order.
+    pub replace: Vec<(Regex, Vec<u8>)>,
+    /// A three-digit status becomes its class: `404` gives `4xx`.
+    pub status_class: bool,
+    /// Values looked up exactly; others become `map_default`, or stay when it is `None`.
+    pub map: Option<ValueMap>,
+    pub map_default: Option<Box<[u8]>>,
+    /// Values kept as they are; any other becomes `other`.
+    pub allow: Option<std::collections::HashSet<Box<[u8]>>>,
+    pub other: Box<[u8]>,
+}
+
 /// A loaded rule file.
 #[derive(Debug, Clone)]
 pub struct RuleFile {
     pub path: PathBuf,
     /// The `[parse]` patterns, tried in order; the first that matches gives the fields.
     pub patterns: Vec<Pattern>,
-    /// Every field any pattern defines; metrics refer to fields by index into this list.
+    /// Every field any pattern or `[[derive]]` defines; metrics refer to fields by index into
+    /// this list.
     pub fields: Vec<String>,
+    /// The `[[derive]]` tables, run in order on each matched line.
+    pub derives: Vec<Derive>,
     pub metrics: Vec<MetricRule>,
     /// The file's `[[test]]` tables.
     pub tests: Vec<RuleTest>,

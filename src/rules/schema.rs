@@ -19,9 +19,14 @@ pub struct RuleFileSpec {
     /// Labels with fixed values added to every metric of the file, such as the proxy a log
     /// comes from.
     pub const_labels: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    /// Named sub-patterns for this file's regexes, used as `%{NAME}` or `%{NAME:field}`.
+    pub patterns: Option<Spanned<std::collections::BTreeMap<String, Spanned<String>>>>,
     /// The patterns that split each line into fields: one `[parse]` table, or several `[[parse]]`
     /// tables tried in order.
     pub parse: ParseList,
+    /// Fields computed from other fields, in file order.
+    #[serde(default, rename = "derive")]
+    pub derives: Vec<Spanned<DeriveSpec>>,
     /// The metrics that matching lines update, in file order.
     #[serde(default, rename = "metric")]
     pub metrics: Vec<Spanned<MetricSpec>>,
@@ -105,6 +110,29 @@ pub struct ParseSpec {
     pub regex: Option<Spanned<String>>,
 }
 
+/// One `[[derive]]` table: a field computed from another by the listed steps.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeriveSpec {
+    pub name: Spanned<String>,
+    pub from: Spanned<String>,
+    pub lowercase: Option<Spanned<bool>>,
+    pub replace: Option<Spanned<Vec<ReplaceSpec>>>,
+    pub status_class: Option<Spanned<bool>>,
+    pub map: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    pub default: Option<Spanned<String>>,
+    pub allow: Option<Spanned<Vec<String>>>,
+    pub other: Option<Spanned<String>>,
+}
+
+/// One `{ regex = '...', with = '...' }` entry of a `replace` list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplaceSpec {
+    pub regex: Spanned<String>,
+    pub with: String,
+}
+
 /// One `[[metric]]` table.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -118,7 +146,7 @@ pub struct MetricSpec {
     pub value: Option<Spanned<String>>,
     pub scale: Option<Spanned<f64>>,
     pub list: Option<Spanned<String>>,
-    pub buckets: Option<Spanned<Vec<Spanned<f64>>>>,
+    pub buckets: Option<Spanned<BucketsSpec>>,
     pub max_series: Option<Spanned<i64>>,
     pub expire: Option<Spanned<String>>,
     /// Regexes fields must match for the metric to be updated.
@@ -219,4 +247,51 @@ fn read_renames<'de, A: MapAccess<'de>>(mut map: A) -> Result<Vec<LabelSpec>, A:
         labels.push(LabelSpec { label, field });
     }
     Ok(labels)
+}
+
+/// The `buckets` key: a list of upper bounds, or a table that generates them.
+#[derive(Debug)]
+pub enum BucketsSpec {
+    List(Vec<Spanned<f64>>),
+    Generated(GeneratedBuckets),
+}
+
+/// `buckets = { start = ..., width = ..., count = ... }` for evenly spaced bounds, or with
+/// `factor` instead of `width` for bounds that grow by a constant ratio.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratedBuckets {
+    pub start: Spanned<f64>,
+    pub width: Option<Spanned<f64>>,
+    pub factor: Option<Spanned<f64>>,
+    pub count: Spanned<i64>,
+}
+
+impl<'de> Deserialize<'de> for BucketsSpec {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(BucketsVisitor)
+    }
+}
+
+struct BucketsVisitor;
+
+impl<'de> Visitor<'de> for BucketsVisitor {
+    type Value = BucketsSpec;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a list of upper bounds or a { start, width or factor, count } table")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<BucketsSpec, A::Error> {
+        let mut bounds = Vec::new();
+        while let Some(bound) = seq.next_element::<Spanned<f64>>()? {
+            bounds.push(bound);
+        }
+        Ok(BucketsSpec::List(bounds))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<BucketsSpec, A::Error> {
+        let generated = GeneratedBuckets::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        Ok(BucketsSpec::Generated(generated))
+    }
 }

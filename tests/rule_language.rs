@@ -1,0 +1,381 @@
+//! The rule language's building blocks, checked through the library: named sub-patterns,
+//! `[[derive]]` fields, generated buckets, timestamps as values, metric-level regexes and
+//! the labels a log's source adds. Each test gives a rule file and lines and compares the
+//! exposition, or the load error, exactly.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use logtally::engine::Engine;
+use logtally::exposition;
+use logtally::metrics::Store;
+use logtally::rules::RuleSet;
+
+/// Loads `rules`, applies them to `lines` and returns the samples, without comment lines.
+fn samples(rules: &str, lines: &[&str]) -> String {
+    let rules = match RuleSet::from_source(Path::new("r.toml"), rules) {
+        Ok(rules) => Arc::new(rules),
+        Err(errors) => panic!("rules failed to load:\n{errors}"),
+    };
+    let mut store = Store::new(&rules);
+    let mut engine = Engine::new(rules.clone());
+    for line in lines {
+        engine.apply(line.as_bytes(), &mut store);
+    }
+    encode(&rules, &store)
+}
+
+fn encode(rules: &RuleSet, store: &Store) -> String {
+    let mut families: Vec<_> = rules.families.iter().zip(&store.families).collect();
+    let mut text = String::new();
+    exposition::encode(&mut text, &mut families);
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
+/// Loads `rules` and returns its load errors, one per line.
+fn load_errors(rules: &str) -> String {
+    match RuleSet::from_source(Path::new("r.toml"), rules) {
+        Ok(_) => panic!("rules loaded, but an error was expected"),
+        Err(errors) => errors.to_string(),
+    }
+}
+
+const COUNTER: &str = r#"
+[[metric]]
+name = "requests_total"
+type = "counter"
+help = "Requests."
+"#;
+
+#[test]
+fn built_in_sub_patterns_split_an_access_log() {
+    let rules = format!(
+        r#"
+[parse]
+regex = '^%{{IP:client}} \[%{{TIME_LOCAL}}\] "%{{METHOD:method}} \S+" %{{STATUS:status}} "%{{QUOTED:agent}}" %{{NUMBER_LIST:upstream}}$'
+{COUNTER}labels = ["method", "status", "agent"]
+
+[[metric]]
+name = "upstream_seconds_total"
+type = "counter"
+help = "Upstream time."
+value = "upstream"
+"#
+    );
+    let lines = [
+        r#"10.0.0.1 [04/Dec/2026:10:00:00 +0000] "GET /a" 200 "curl/8.0" 0.010"#,
+        r#"2001:db8::1 [04/Dec/2026:10:00:01 +0000] "GET /b" 200 "curl/8.0" -, 0.020"#,
+        r#"::ffff:10.0.0.2 [04/Dec/2026:10:00:02 +0000] "POST /c" 502 "say \"hi\"" 0.5 : -"#,
+        r#"not-an-ip [04/Dec/2026:10:00:03 +0000] "GET /d" 200 "curl/8.0" 0.1"#,
+    ];
+    assert_eq!(
+        samples(&rules, &lines),
+        concat!(
+            "requests_total{method=\"GET\",status=\"200\",agent=\"curl/8.0\"} 2\n",
+            "requests_total{method=\"POST\",status=\"502\",agent=\"say \\\\\\\"hi\\\\\\\"\"} 1\n",
+            "upstream_seconds_total 0.53\n",
+        )
+    );
+}
+
+#[test]
+fn file_sub_patterns_build_on_each_other() {
+    let rules = format!(
+        r#"
+[patterns]
+SERVICE = '[a-z]+(?:-[a-z]+)*'
+TARGET = '%{{SERVICE}}:%{{INT}}'
+
+[parse]
+regex = '^%{{TARGET:target}} %{{SERVICE:caller}}$'
+{COUNTER}labels = ["target", "caller"]
+"#
+    );
+    let lines = [
+        "user-db:5432 web",
+        "user-db:5432 web",
+        "Cache:1 web",
+        "cache:x web",
+    ];
+    assert_eq!(
+        samples(&rules, &lines),
+        "requests_total{target=\"user-db:5432\",caller=\"web\"} 2\n"
+    );
+}
+
+#[test]
+fn sub_pattern_errors_name_the_place() {
+    let cases = [
+        (
+            "[parse]\nregex = '^%{IPV5:client}$'\n",
+            "r.toml:2:11: unknown sub-pattern %{IPV5}; did you mean %{IPV4}?",
+        ),
+        (
+            "[patterns]\nIP = '\\d+'\n[parse]\nregex = 'x'\n",
+            "r.toml:2:6: sub-pattern IP is built in; choose another name for this one",
+        ),
+        (
+            "[patterns]\nA = 'a%{B}'\nB = 'b%{A}'\n[parse]\nregex = 'x'\n",
+            "r.toml:2:5: sub-pattern A uses %{B}, which uses A again; a sub-pattern cannot \
+             contain itself\nr.toml:3:5: sub-pattern B uses %{A}, which uses B again; a \
+             sub-pattern cannot contain itself",
+        ),
+        (
+            "[patterns]\nPAIR = '(?P<key>\\w+)=\\w+'\n[parse]\nregex = 'x'\n",
+            "r.toml:2:8: a sub-pattern cannot define the field \"key\"; name fields where the \
+             sub-pattern is used: %{NAME:key}",
+        ),
+        (
+            "[patterns]\nBAD = 'a(b'\n[parse]\nregex = '%{BAD}'\n",
+            "r.toml:2:9: invalid regex: unclosed group",
+        ),
+        (
+            "[parse]\nregex = '%{INT:n} (x'\n",
+            "r.toml:2:19: invalid regex: unclosed group",
+        ),
+        (
+            "[patterns]\n\"not-a-name\" = 'x'\n[parse]\nregex = 'x'\n",
+            "r.toml:2:16: invalid sub-pattern name \"not-a-name\": use letters, digits and \
+             underscores, starting with a letter",
+        ),
+    ];
+    for (source, expected) in cases {
+        assert_eq!(
+            load_errors(&format!("{source}{COUNTER}")),
+            expected,
+            "{source}"
+        );
+    }
+}
+
+#[test]
+fn derive_steps_run_in_order() {
+    let rules = format!(
+        r#"
+[parse]
+regex = '^(?P<method>\S+) (?P<path>\S+) (?P<status>\d+) (?P<agent>\S+)$'
+
+[[derive]]
+name = "path"
+from = "path"
+replace = [
+  {{ regex = '\?.*', with = '' }},
+  {{ regex = '/\d+', with = '/:id' }},
+]
+
+[[derive]]
+name = "class"
+from = "status"
+status_class = true
+
+[[derive]]
+name = "verb"
+from = "method"
+lowercase = true
+allow = ["get", "post"]
+
+[[derive]]
+name = "client"
+from = "agent"
+replace = [{{ regex = '^([^/]+)/.*', with = '${{1}}' }}]
+map = {{ curl = "tool", Mozilla = "browser" }}
+default = "unknown"
+
+[[derive]]
+name = "tier"
+from = "client"
+map = {{ tool = "automation" }}
+{COUNTER}labels = ["verb", "path", "class", "client", "tier"]
+"#
+    );
+    let lines = [
+        "GET /users/12?page=2 200 curl/8.4",
+        "Get /users/7 204 curl/7.0",
+        "DELETE /users/7/keys/99 503 Mozilla/5.0",
+        "POST /login 0 python-requests",
+    ];
+    assert_eq!(
+        samples(&rules, &lines),
+        concat!(
+            "requests_total{verb=\"get\",path=\"/users/:id\",class=\"2xx\",client=\"tool\",",
+            "tier=\"automation\"} 2\n",
+            "requests_total{verb=\"other\",path=\"/users/:id/keys/:id\",class=\"5xx\",",
+            "client=\"browser\",tier=\"browser\"} 1\n",
+            "requests_total{verb=\"post\",path=\"/login\",class=\"0\",client=\"unknown\",",
+            "tier=\"unknown\"} 1\n",
+        )
+    );
+}
+
+#[test]
+fn derived_fields_feed_values_and_filters() {
+    let rules = r#"
+[parse]
+format = "logfmt"
+
+[[derive]]
+name = "seconds"
+from = "took"
+replace = [{ regex = '^(\d+)ms$', with = '0.${1}' }]
+
+[[derive]]
+name = "class"
+from = "status"
+status_class = true
+
+[[metric]]
+name = "request_seconds_total"
+type = "counter"
+help = "Time spent."
+value = "seconds"
+match = { class = '^5xx$' }
+"#;
+    let lines = [
+        "status=500 took=250ms",
+        "status=503 took=100ms",
+        "status=200 took=900ms",
+    ];
+    assert_eq!(samples(rules, &lines), "request_seconds_total 0.35\n");
+}
+
+#[test]
+fn derive_errors_name_the_place() {
+    let parse = "[parse]\nregex = '(?P<status>\\d+) (?P<path>\\S+)'\n";
+    let cases = [
+        (
+            "[[derive]]\nname = \"class\"\nfrom = \"status\"\n",
+            "r.toml:4:8: this [[derive]] table copies the field unchanged; give at least one of \
+             lowercase, replace, status_class, map or allow",
+        ),
+        (
+            "[[derive]]\nname = \"class\"\nfrom = \"stauts\"\nstatus_class = true\n",
+            "r.toml:5:8: field \"stauts\" is not a named group of the [parse] regex; did you \
+             mean \"status\"?",
+        ),
+        (
+            "[[derive]]\nname = \"c\"\nfrom = \"status\"\nlowercase = true\ndefault = \"x\"\n",
+            "r.toml:7:11: `default` is the value for keys `map` does not list, so it needs `map`",
+        ),
+        (
+            "[[derive]]\nname = \"c\"\nfrom = \"status\"\nlowercase = true\nother = \"x\"\n",
+            "r.toml:7:9: `other` replaces values `allow` does not list, so it needs `allow`",
+        ),
+        (
+            "[[derive]]\nname = \"route\"\nfrom = \"path\"\nreplace = [{ regex = '/(\\d+', with = '' }]\n",
+            "r.toml:6:24: invalid regex: unclosed group",
+        ),
+        (
+            "[[derive]]\nname = \"a-b\"\nfrom = \"path\"\nlowercase = true\n",
+            "r.toml:4:8: invalid field name \"a-b\": use letters, digits and underscores, not \
+             starting with a digit",
+        ),
+        (
+            "[[derive]]\nname = \"c\"\nfrom = \"path\"\nlowercase = true\ncase = \"upper\"\n",
+            "r.toml:7:1: unknown field `case`, expected one of `name`, `from`, `lowercase`, \
+             `replace`, `status_class`, `map`, `default`, `allow`, `other`",
+        ),
+    ];
+    for (derive, expected) in cases {
+        assert_eq!(
+            load_errors(&format!("{parse}{derive}{COUNTER}")),
+            expected,
+            "{derive}"
+        );
+    }
+}
+
+const HISTOGRAM: &str = r#"
+[parse]
+regex = '^(?P<seconds>\S+)$'
+
+[[metric]]
+name = "request_seconds"
+type = "histogram"
+help = "Request time."
+value = "seconds"
+"#;
+
+#[test]
+fn linear_buckets_have_exact_bounds() {
+    let rules = format!("{HISTOGRAM}buckets = {{ start = 0.1, width = 0.1, count = 3 }}\n");
+    assert_eq!(
+        samples(&rules, &["0.1", "0.3", "0.25", "7"]),
+        concat!(
+            "request_seconds_bucket{le=\"0.1\"} 1\n",
+            "request_seconds_bucket{le=\"0.2\"} 1\n",
+            "request_seconds_bucket{le=\"0.3\"} 3\n",
+            "request_seconds_bucket{le=\"+Inf\"} 4\n",
+            "request_seconds_sum 7.65\n",
+            "request_seconds_count 4\n",
+        )
+    );
+}
+
+#[test]
+fn exponential_buckets_grow_by_factor() {
+    let rules = format!("{HISTOGRAM}buckets = {{ start = 0.005, factor = 2.5, count = 4 }}\n");
+    assert_eq!(
+        samples(&rules, &["0.01", "0.0125", "0.078125", "0.08"]),
+        concat!(
+            "request_seconds_bucket{le=\"0.005\"} 0\n",
+            "request_seconds_bucket{le=\"0.0125\"} 2\n",
+            "request_seconds_bucket{le=\"0.03125\"} 2\n",
+            "request_seconds_bucket{le=\"0.078125\"} 3\n",
+            "request_seconds_bucket{le=\"+Inf\"} 4\n",
+            "request_seconds_sum 0.180625\n",
+            "request_seconds_count 4\n",
+        )
+    );
+}
+
+#[test]
+fn generated_bucket_errors_name_the_place() {
+    let cases = [
+        (
+            "buckets = { start = 0.1, count = 3 }",
+            "r.toml:10:21: generated buckets need `width` (evenly spaced bounds) or `factor` \
+             (growing bounds)",
+        ),
+        (
+            "buckets = { start = 0.1, width = 0.1, factor = 2, count = 3 }",
+            "r.toml:10:48: give `width` (evenly spaced bounds) or `factor` (growing bounds), \
+             not both",
+        ),
+        (
+            "buckets = { start = 0, factor = 2, count = 3 }",
+            "r.toml:10:33: growing buckets need a positive start, not 0; multiplying it never \
+             increases it",
+        ),
+        (
+            "buckets = { start = 1, factor = 1, count = 3 }",
+            "r.toml:10:33: invalid factor 1: use a number greater than 1",
+        ),
+        (
+            "buckets = { start = 1, width = -1, count = 3 }",
+            "r.toml:10:32: invalid width -1: use a positive number",
+        ),
+        (
+            "buckets = { start = 1, width = 1, count = 0 }",
+            "r.toml:10:43: invalid count 0: generate between 1 and 100 buckets",
+        ),
+        (
+            "buckets = { start = 1e300, factor = 1e10, count = 3 }",
+            "r.toml:10:51: the generated bounds reach +Inf; use fewer buckets",
+        ),
+        (
+            "buckets = { start = 1, step = 1, count = 3 }",
+            "r.toml:10:24: unknown field `step`, expected one of `start`, `width`, `factor`, \
+             `count`",
+        ),
+    ];
+    for (buckets, expected) in cases {
+        assert_eq!(
+            load_errors(&format!("{HISTOGRAM}{buckets}\n")),
+            expected,
+            "{buckets}"
+        );
+    }
+}
