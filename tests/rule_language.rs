@@ -379,3 +379,34 @@ fn generated_bucket_errors_name_the_place() {
         );
     }
 }
+
+#[test]
+fn timestamps_become_epoch_seconds() {
+    let rules = r#"
+[[parse]]
+regex = '^\[%{TIME_LOCAL:time}\] (?P<proxy>\S+)$'
+
+[[parse]]
+regex = '^%{ISO8601:time} (?P<proxy>\S+)$'
+
+[[metric]]
+name = "last_request_timestamp_seconds"
+type = "gauge"
+help = "Time of the last request seen."
+labels = ["proxy"]
+value = "time"
+"#;
+    let lines = [
+        "[04/Dec/2026:11:00:00 +0100] nginx",
+        "2026-12-04T10:00:00.250Z envoy",
+        "2026-12-04T10:00:01.5+00:00 envoy",
+        "[31/Feb/2026:11:00:00 +0100] nginx",
+    ];
+    assert_eq!(
+        samples(rules, &lines),
+        concat!(
+            "last_request_timestamp_seconds{proxy=\"envoy\"} 1796378401.5\n",
+            "last_request_timestamp_seconds{proxy=\"nginx\"} 1796378400\n",
+        )
+    );
+}

@@ -5,6 +5,7 @@
 
 mod derive;
 mod structured;
+mod timestamp;
 mod value;
 
 use std::sync::Arc;

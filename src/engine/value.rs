@@ -4,6 +4,7 @@
 //! list of numbers. nginx writes lists in its upstream variables when a request was tried on
 //! several upstreams (`0.004, 0.012`) or passed through internal redirects (`0.005 : 0.019`),
 //! with `-` for attempts that got no response. The rule's `list` mode says what a list means.
+//! A field holding a timestamp gives its seconds since the Unix epoch.
 
 use crate::decimal::Decimal;
 use crate::metrics::SkipReason;
@@ -44,7 +45,7 @@ pub fn read_values(
     allow_negative: bool,
     record: &mut dyn FnMut(Decimal),
 ) -> Result<(), SkipReason> {
-    if let Some(value) = parse_number(text) {
+    if let Some(value) = parse_number(text).or_else(|| super::timestamp::parse(text)) {
         record(finish(value, scale, allow_negative)?);
         return Ok(());
     }
