@@ -410,3 +410,111 @@ value = "time"
         )
     );
 }
+
+#[test]
+fn metric_regexes_count_raw_lines() {
+    let rules = r#"
+[parse]
+regex = '^(?P<status>\d{3}) (?P<path>\S+)$'
+
+[[metric]]
+name = "requests_total"
+type = "counter"
+help = "Requests."
+labels = ["status"]
+
+[[metric]]
+name = "upstream_timeouts_total"
+type = "counter"
+help = "Lines reporting an upstream timeout."
+regex = 'upstream timed out'
+
+[[metric]]
+name = "upstream_errors_total"
+type = "counter"
+help = "Upstream errors by kind and upstream."
+regex = 'upstream (?P<kind>timed out|prematurely closed)\S* .*upstream: "(?P<upstream>[^"]*)"'
+labels = ["kind", "upstream"]
+unless = { upstream = '^http://canary' }
+
+[[metric]]
+name = "retry_wait_seconds_total"
+type = "counter"
+help = "Waits before retries."
+regex = 'retrying in (?P<wait>\S+)'
+value = "wait"
+"#;
+    let lines = [
+        "200 /a",
+        r#"upstream timed out (110) upstream: "http://10.0.0.1:80/""#,
+        r#"upstream timed out (110) upstream: "http://canary:80/""#,
+        r#"upstream prematurely closed connection upstream: "http://10.0.0.2:80/""#,
+        "retrying in 250ms",
+        "retrying in 1.5s after upstream timed out",
+        "502 /b",
+        "nothing to see",
+    ];
+    assert_eq!(
+        samples(rules, &lines),
+        concat!(
+            "requests_total{status=\"200\"} 1\n",
+            "requests_total{status=\"502\"} 1\n",
+            "retry_wait_seconds_total 1.75\n",
+            "upstream_errors_total{kind=\"prematurely closed\",upstream=\"http://10.0.0.2:80/\"} 1\n",
+            "upstream_errors_total{kind=\"timed out\",upstream=\"http://10.0.0.1:80/\"} 1\n",
+            "upstream_timeouts_total 3\n",
+        )
+    );
+}
+
+#[test]
+fn many_metric_regexes_each_match_their_lines() {
+    let mut rules = String::new();
+    for index in 0..40 {
+        rules.push_str(&format!(
+            "[[metric]]\nname = \"event_{index}_total\"\ntype = \"counter\"\nhelp = \"h\"\n\
+             regex = '\\bevent-{index}\\b'\n"
+        ));
+    }
+    let lines: Vec<String> = (0..40)
+        .flat_map(|index| (0..=index % 3).map(move |_| format!("at 10:00 event-{index} seen")))
+        .chain(["event-40".to_owned(), "event-1 and event-2".to_owned()])
+        .collect();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+
+    let expected: String = {
+        let mut samples: Vec<String> = (0..40)
+            .map(|index| {
+                let extra = u32::from(index == 1 || index == 2);
+                format!("event_{index}_total {}\n", index % 3 + 1 + extra)
+            })
+            .collect();
+        samples.sort();
+        samples.concat()
+    };
+    assert_eq!(samples(&rules, &lines), expected);
+}
+
+#[test]
+fn metric_regex_errors_name_the_place() {
+    let cases = [
+        (
+            "[[metric]]\nname = \"a_total\"\ntype = \"counter\"\nhelp = \"h\"\n",
+            "r.toml:2:8: metric \"a_total\" has no `regex` and the file has no [parse] table, so \
+             it has no fields; add one of them",
+        ),
+        (
+            "[[metric]]\nname = \"a_total\"\ntype = \"counter\"\nhelp = \"h\"\n\
+             regex = 'x(?P<code>\\d+)'\nlabels = [\"cod\"]\n",
+            "r.toml:6:11: field \"cod\" is not a named group of this metric's regex; did you \
+             mean \"code\"?",
+        ),
+        (
+            "[[metric]]\nname = \"a_total\"\ntype = \"counter\"\nhelp = \"h\"\nregex = 'x('\n",
+            "r.toml:5:11: invalid regex: unclosed group",
+        ),
+    ];
+    for (source, expected) in cases {
+        assert_eq!(load_errors(source), expected, "{source}");
+    }
+}

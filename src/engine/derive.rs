@@ -16,6 +16,15 @@ pub struct Derived {
 }
 
 impl Derived {
+    /// Buffers for a file without `[[derive]]` tables.
+    pub const fn none() -> Derived {
+        Derived {
+            values: Vec::new(),
+            provider: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
     /// Creates the buffers for a rule file's `[[derive]]` tables.
     pub fn new(file: &RuleFile) -> Derived {
         let provider = if file.derives.is_empty() {

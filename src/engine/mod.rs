@@ -40,7 +40,12 @@ struct FileState {
     values: Values,
     /// Values of the `[[derive]]` fields of the last matched line.
     derived: Derived,
+    /// Capture locations of each metric's own regex, by index in the file's metrics.
+    own_locations: Vec<Option<CaptureLocations>>,
 }
+
+/// The derived fields of a line no `[[derive]]` table applies to.
+static NOT_DERIVED: Derived = Derived::none();
 
 /// The fields of one matched line: as parsed, or as a `[[derive]]` table changed them.
 struct Fields<'a> {
@@ -69,6 +74,8 @@ enum Parsed<'a> {
     },
     /// A JSON or logfmt line was parsed: each field's value span, by field index.
     Structured { line: &'a [u8], values: &'a Values },
+    /// A metric's own regex without named groups matched: there are no fields.
+    Nothing,
 }
 
 impl<'a> Parsed<'a> {
@@ -87,6 +94,7 @@ impl<'a> Parsed<'a> {
                 Some(span) => values.bytes(line, span),
                 None => &[],
             },
+            Parsed::Nothing => &[],
         }
     }
 }
@@ -108,6 +116,14 @@ impl Engine {
                     .collect(),
                 values: Values::default(),
                 derived: Derived::new(file),
+                own_locations: file
+                    .metrics
+                    .iter()
+                    .map(|metric| {
+                        let own = metric.own_pattern.as_ref()?;
+                        (own.regex.captures_len() > 1).then(|| own.regex.capture_locations())
+                    })
+                    .collect(),
             })
             .collect();
         Engine {
@@ -136,27 +152,75 @@ impl Engine {
         }
     }
 
-    /// Applies one rule file, by its index in the rule set, to one line.
+    /// Applies one rule file, by its index in the rule set, to one line. A line that neither
+    /// the file's patterns nor any metric's own regex match is counted as unmatched.
     pub fn apply_file(&mut self, index: usize, line: &[u8], store: &mut Store) {
         let file = &self.rules.files[index];
         let state = &mut self.files[index];
-        let Some(parsed) = first_match(file, &mut state.locations, &mut state.values, line) else {
-            store.unmatched[index] += 1;
-            return;
-        };
-        if !file.derives.is_empty() {
-            state
-                .derived
-                .compute(&file.derives, |field| parsed.get(field));
+        let mut matched = false;
+
+        if let Some(parsed) = first_match(file, &mut state.locations, &mut state.values, line) {
+            matched = true;
+            if !file.derives.is_empty() {
+                state
+                    .derived
+                    .compute(&file.derives, |field| parsed.get(field));
+            }
+            let fields = Fields {
+                parsed,
+                derived: &state.derived,
+            };
+            for metric in file
+                .metrics
+                .iter()
+                .filter(|metric| metric.own_pattern.is_none())
+            {
+                update_metric(&self.rules, metric, &fields, &mut self.key, store);
+            }
         }
-        let fields = Fields {
-            parsed,
-            derived: &state.derived,
-        };
-        for metric in &file.metrics {
-            update_metric(&self.rules, metric, &fields, &mut self.key, store);
+
+        if let Some(line_set) = &file.line_set
+            && line_set.set.is_match(line)
+        {
+            matched = true;
+            for member in line_set.set.matches(line).iter() {
+                let position = line_set.metrics[member];
+                let metric = &file.metrics[position];
+                let locations = state.own_locations[position].as_mut();
+                if let Some(fields) = own_fields(metric, locations, line) {
+                    update_metric(&self.rules, metric, &fields, &mut self.key, store);
+                }
+            }
+        }
+
+        if !matched {
+            store.unmatched[index] += 1;
         }
     }
+}
+
+/// The fields of a metric's own regex on a line the regex set says it matches.
+fn own_fields<'a>(
+    metric: &'a MetricRule,
+    locations: Option<&'a mut CaptureLocations>,
+    line: &'a [u8],
+) -> Option<Fields<'a>> {
+    let own = metric.own_pattern.as_ref()?;
+    let parsed = match locations {
+        Some(locations) => {
+            own.regex.captures_read(locations, line)?;
+            Parsed::Captures {
+                line,
+                groups: &own.groups,
+                locations,
+            }
+        }
+        None => Parsed::Nothing,
+    };
+    Some(Fields {
+        parsed,
+        derived: &NOT_DERIVED,
+    })
 }
 
 /// Tries the patterns in order and returns the fields of the first that matches.

@@ -17,8 +17,8 @@ use super::names::{check_label_name, check_metric_name};
 use super::schema::{LabelsSpec, MetricSpec, ParseSpec, RuleFileSpec, TestSpec};
 use super::testing::{self, ExpectedSample, RuleTest};
 use super::{
-    DEFAULT_MAX_SERIES, FamilyDef, Filter, LoadError, MetricKind, MetricRule, Pattern, RuleFile,
-    RuleSet,
+    DEFAULT_MAX_SERIES, FamilyDef, Filter, LineSet, LoadError, MetricKind, MetricRule, OwnPattern,
+    Pattern, RuleFile, RuleSet,
 };
 use crate::decimal::Decimal;
 use crate::engine::ListMode;
@@ -88,7 +88,7 @@ impl Builder {
                 "the file has no [[metric]] tables, so it would count nothing",
             );
         }
-        if spec.parse.0.is_empty() {
+        if spec.parse.as_ref().is_some_and(|parse| parse.0.is_empty()) {
             context.error(
                 0..0,
                 "`parse` is an empty array; give at least one [[parse]] table",
@@ -97,17 +97,19 @@ impl Builder {
         context.library = load_library(&mut context, spec.patterns.as_ref());
         let log_globs = check_log_globs(&mut context, spec.files.as_ref());
         let const_labels = check_const_labels(&mut context, spec.const_labels.as_ref());
-        let parsers: Vec<Option<Parser>> = spec
-            .parse
-            .0
+        let specs = spec.parse.as_ref().map_or(&[][..], |parse| &parse.0[..]);
+        let parsers: Option<Vec<Parser>> = specs
             .iter()
             .map(|parse| compile_parser(&mut context, parse))
+            .collect::<Vec<_>>()
+            .into_iter()
             .collect();
-        let parsers: Option<Vec<Parser>> = parsers.into_iter().collect();
-        if let Some(parsers) = parsers.filter(|parsers| !parsers.is_empty()) {
+        if let Some(parsers) = parsers {
             let mut fields = FieldTable::new(&parsers);
+            fields.has_parse = spec.parse.is_some();
             let derives = derive::compile_derives(&mut context, &mut fields, &spec.derives);
             let metrics = self.add_metrics(&mut context, &mut fields, &const_labels, spec.metrics);
+            let line_set = line_set(&metrics);
             let tests = compile_tests(&mut context, spec.tests);
             let patterns = parsers
                 .into_iter()
@@ -120,6 +122,7 @@ impl Builder {
                     fields: fields.names,
                     derives,
                     metrics,
+                    line_set,
                     tests,
                     log_globs,
                 });
@@ -186,6 +189,18 @@ impl Builder {
             context.error(spec.name.span(), message);
         }
 
+        let mut own = spec.regex.as_ref().map(|regex| own_fields(context, regex));
+        if spec.regex.is_none() && !fields.has_parse {
+            let message = format!(
+                "metric {name:?} has no `regex` and the file has no [parse] table, so it has no \
+                 fields; add one of them"
+            );
+            context.error(spec.name.span(), message);
+        }
+        let fields = match own.as_mut() {
+            Some(Some((_, table))) => table,
+            _ => fields,
+        };
         let (label_names, label_fields) = resolve_labels(context, fields, spec.labels.as_ref());
         let mut label_names = label_names;
         let mut const_key = Vec::new();
@@ -251,6 +266,11 @@ impl Builder {
             filters,
             scale,
             list,
+            own_pattern: own.flatten().map(|(regex, table)| OwnPattern {
+                groups: Parser::Regex(regex.clone()).groups(&table.names),
+                regex,
+                fields: table.names,
+            }),
         })
     }
 
@@ -350,22 +370,56 @@ enum Parser {
 impl Parser {
     /// The pattern for the final field table.
     fn pattern(self, fields: &[String]) -> Pattern {
+        let groups = self.groups(fields);
         match self {
-            Parser::Regex(regex) => {
-                let groups = fields
-                    .iter()
-                    .map(|field| {
-                        regex
-                            .capture_names()
-                            .position(|name| name == Some(field.as_str()))
-                    })
-                    .collect();
-                Pattern::Regex { regex, groups }
-            }
+            Parser::Regex(regex) => Pattern::Regex { regex, groups },
             Parser::Json => Pattern::Json,
             Parser::Logfmt => Pattern::Logfmt,
         }
     }
+
+    /// The capture-group index of each field, for a regex; empty for other parsers.
+    fn groups(&self, fields: &[String]) -> Vec<Option<usize>> {
+        let Parser::Regex(regex) = self else {
+            return Vec::new();
+        };
+        fields
+            .iter()
+            .map(|field| {
+                regex
+                    .capture_names()
+                    .position(|name| name == Some(field.as_str()))
+            })
+            .collect()
+    }
+}
+
+/// Compiles a metric's own regex and the field table of its named groups.
+fn own_fields(context: &mut FileContext, regex: &Spanned<String>) -> Option<(Regex, FieldTable)> {
+    let regex = compile_regex(context, regex)?;
+    let mut table = FieldTable::new(std::slice::from_ref(&Parser::Regex(regex.clone())));
+    table.source = "this metric's regex";
+    Some((regex, table))
+}
+
+/// Groups the own regexes of a file's metrics into one set.
+fn line_set(metrics: &[MetricRule]) -> Option<LineSet> {
+    let (indices, patterns): (Vec<usize>, Vec<&str>) = metrics
+        .iter()
+        .enumerate()
+        .filter_map(|(index, metric)| Some((index, metric.own_pattern.as_ref()?.regex.as_str())))
+        .unzip();
+    if indices.is_empty() {
+        return None;
+    }
+    let set = regex::bytes::RegexSetBuilder::new(patterns)
+        .unicode(false)
+        .build()
+        .expect("each pattern compiled on its own with the same options");
+    Some(LineSet {
+        set,
+        metrics: indices,
+    })
 }
 
 /// The fields of a rule file: every named group of its regexes, plus, when a pattern is JSON
@@ -373,6 +427,10 @@ impl Parser {
 struct FieldTable {
     names: Vec<String>,
     open: bool,
+    /// False when the file has no `parse` key at all.
+    has_parse: bool,
+    /// Where the fields come from, for messages about an unknown field.
+    source: &'static str,
 }
 
 impl FieldTable {
@@ -390,7 +448,12 @@ impl FieldTable {
         let open = parsers
             .iter()
             .any(|parser| !matches!(parser, Parser::Regex(_)));
-        FieldTable { names, open }
+        FieldTable {
+            names,
+            open,
+            has_parse: true,
+            source: "the [parse] regex",
+        }
     }
 
     /// The index of a field a `[[derive]]` table writes, adding the name when it is new.
@@ -659,7 +722,7 @@ fn resolve_field(
     }
 
     let known = fields.names.iter().map(String::as_str);
-    let mut message = format!("field {name:?} is not a named group of the [parse] regex");
+    let mut message = format!("field {name:?} is not a named group of {}", fields.source);
     match closest_name(name, known.clone()) {
         Some(closest) => message.push_str(&format!("; did you mean {closest:?}?")),
         None if fields.names.is_empty() => {

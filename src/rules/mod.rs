@@ -93,6 +93,39 @@ pub struct MetricRule {
     pub scale: Option<Decimal>,
     /// The reading of a field that holds several numbers.
     pub list: ListMode,
+    /// The metric's own regex on the raw line; its field indices then refer to this
+    /// pattern's fields instead of the file's.
+    pub own_pattern: Option<OwnPattern>,
+}
+
+impl MetricRule {
+    /// The name of the field the metric reads its value from, if any.
+    pub fn value_field_name<'a>(&'a self, file: &'a RuleFile) -> Option<&'a str> {
+        let fields = self
+            .own_pattern
+            .as_ref()
+            .map_or(&file.fields, |own| &own.fields);
+        self.value_field.map(|index| fields[index].as_str())
+    }
+}
+
+/// A metric's own `regex`, matched against the whole line.
+#[derive(Debug, Clone)]
+pub struct OwnPattern {
+    pub regex: Regex,
+    /// The regex's named groups, which the metric's labels, value and filters use.
+    pub fields: Vec<String>,
+    /// The capture-group index of each field.
+    pub groups: Vec<Option<usize>>,
+}
+
+/// The own regexes of a file's metrics, run together as one set, so that many of them cost
+/// about one pass over a line instead of one pass each.
+#[derive(Debug, Clone)]
+pub struct LineSet {
+    pub set: regex::bytes::RegexSet,
+    /// The index in [`RuleFile::metrics`] of the metric of each regex of the set.
+    pub metrics: Vec<usize>,
 }
 
 /// A condition from `match` (the field must match the regex) or `unless` (it must not).
@@ -141,6 +174,8 @@ pub struct RuleFile {
     /// The `[[derive]]` tables, run in order on each matched line.
     pub derives: Vec<Derive>,
     pub metrics: Vec<MetricRule>,
+    /// The metrics with their own regex, if any.
+    pub line_set: Option<LineSet>,
     /// The file's `[[test]]` tables.
     pub tests: Vec<RuleTest>,
     /// Globs of the log files the file applies to; empty for every followed file.
@@ -210,9 +245,7 @@ impl RuleSet {
                 let scale = metric
                     .scale
                     .map_or_else(|| "1".to_owned(), |scale| scale.to_string());
-                let field = metric
-                    .value_field
-                    .map_or("", |index| file.fields[index].as_str());
+                let field = metric.value_field_name(file).unwrap_or("");
                 format!(" value={field} scale={scale} list={:?}", metric.list)
             })
             .collect();

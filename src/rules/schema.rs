@@ -22,8 +22,8 @@ pub struct RuleFileSpec {
     /// Named sub-patterns for this file's regexes, used as `%{NAME}` or `%{NAME:field}`.
     pub patterns: Option<Spanned<std::collections::BTreeMap<String, Spanned<String>>>>,
     /// The patterns that split each line into fields: one `[parse]` table, or several `[[parse]]`
-    /// tables tried in order.
-    pub parse: ParseList,
+    /// tables tried in order. A file whose metrics all have their own `regex` needs none.
+    pub parse: Option<ParseList>,
     /// Fields computed from other fields, in file order.
     #[serde(default, rename = "derive")]
     pub derives: Vec<Spanned<DeriveSpec>>,
@@ -154,6 +154,9 @@ pub struct MetricSpec {
     pub match_fields: Option<Spanned<std::collections::BTreeMap<String, Spanned<String>>>>,
     /// Regexes fields must not match for the metric to be updated.
     pub unless: Option<Spanned<std::collections::BTreeMap<String, Spanned<String>>>>,
+    /// A regex on the raw line, for metrics that count lines the `[parse]` patterns do not
+    /// describe; its named groups are the metric's fields.
+    pub regex: Option<Spanned<String>>,
 }
 
 /// The `labels` key: a list whose entries are field names or `{ label = "field" }` tables, or
