@@ -116,6 +116,8 @@ impl Series {
                 mine.sum.add_sum(more.sum);
                 mine.count += more.count;
             }
+            // A gauge no line has set yet, such as an `initial` one, leaves the value alone.
+            (Series::Gauge { .. }, Series::Gauge { stamp: 0, .. }) => {}
             (mine, later) => *mine = later,
         }
     }
@@ -281,28 +283,50 @@ pub struct Store {
 }
 
 impl Store {
-    /// Creates a store for `rules`. Metrics without labels start with their one series at zero,
-    /// as client libraries do, so `rate()` works from the first scrape; gauges start empty,
-    /// since they have no value before their first line.
+    /// Creates a store for `rules`. The series every log starts with (see [`Store::attach`])
+    /// are added for each rule file whose metrics take no labels from a log's source.
     pub fn new(rules: &RuleSet) -> Store {
-        let families = rules
-            .families
-            .iter()
-            .map(|family| {
-                let mut series = FamilySeries::default();
-                if family.label_names.is_empty() && family.kind != MetricKind::Gauge {
-                    series.insert(Box::default(), Series::new(family));
-                }
-                series
-            })
-            .collect();
-        Store {
-            families,
+        let mut store = Store {
+            families: vec![FamilySeries::default(); rules.families.len()],
             unmatched: vec![0; rules.files.len()],
             skipped: vec![[0; SkipReason::ALL.len()]; rules.metrics.len()],
             overflowed: vec![0; rules.families.len()],
             expired: vec![0; rules.families.len()],
             clock_ms: now_ms(),
+        };
+        for (index, file) in rules.files.iter().enumerate() {
+            if file.source_labels.names.is_empty() {
+                store.attach(rules, index, &[]);
+            }
+        }
+        store
+    }
+
+    /// Adds the series a rule file's metrics start with for a log whose source key is
+    /// `source`, where they are missing: a metric without labels of its own starts at zero,
+    /// as client libraries do, so `rate()` works from the first scrape, and so does each
+    /// label set a metric lists in `initial`. Gauges without labels start empty, since they
+    /// have no value before their first line.
+    pub fn attach(&mut self, rules: &RuleSet, file: usize, source: &[u8]) {
+        let mut key = Vec::new();
+        for metric in &rules.files[file].metrics {
+            let definition = &rules.families[metric.family];
+            let series = &mut self.families[metric.family];
+            let unlabelled = metric.label_fields.is_empty() && definition.kind != MetricKind::Gauge;
+            let empty: &[u8] = &[];
+            let starts = unlabelled
+                .then_some(empty)
+                .into_iter()
+                .chain(metric.initial.iter().map(|fields| &fields[..]));
+            for fields in starts {
+                key.clear();
+                key.extend_from_slice(fields);
+                key.extend_from_slice(&metric.const_key);
+                key.extend_from_slice(source);
+                if series.len() < definition.max_series && series.get_mut(&key).is_none() {
+                    series.insert(key.as_slice().into(), Series::new(definition));
+                }
+            }
         }
     }
 

@@ -655,6 +655,63 @@ fn two_proxies_kept_apart() {
 }
 
 #[test]
+fn two_proxies_share_one_rule_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for proxy in ["front", "egress"] {
+        std::fs::create_dir_all(dir.path().join(proxy)).unwrap();
+        append(&dir.path().join(format!("{proxy}/access.log")), b"");
+    }
+    let rules = format!(
+        r#"files = [
+  {{ glob = "{root}/front/*.log", labels = {{ proxy = "front" }} }},
+  {{ glob = "{root}/egress/*.log", labels = {{ proxy = "egress" }} }},
+]
+path_labels = '/(?P<log>[a-z]+)\.log$'
+
+[parse]
+regex = '^(?P<method>\S+) (?P<code>\d{{3}})$'
+
+[[metric]]
+name = "proxy_requests_total"
+type = "counter"
+help = "Requests."
+labels = ["code"]
+initial = [{{ code = "500" }}]
+"#,
+        root = dir.path().display()
+    );
+    let rules = write_file(dir.path(), "proxies.toml", &rules);
+    let daemon = Daemon::start(&["--rules", rules.to_str().unwrap()]);
+    daemon.wait_for_log("Initial glob expansion done.", WAIT);
+
+    // The declared label set is exported for each log before its first line.
+    let front_500 = "proxy_requests_total{code=\"500\",proxy=\"front\",log=\"access\"}";
+    let egress_500 = "proxy_requests_total{code=\"500\",proxy=\"egress\",log=\"access\"}";
+    daemon.wait_for(front_500, "0", WAIT);
+    daemon.wait_for(egress_500, "0", WAIT);
+
+    append(&dir.path().join("front/access.log"), b"GET 200\nGET 500\n");
+    append(&dir.path().join("egress/access.log"), b"GET 200\n");
+    let front_200 = "proxy_requests_total{code=\"200\",proxy=\"front\",log=\"access\"}";
+    let egress_200 = "proxy_requests_total{code=\"200\",proxy=\"egress\",log=\"access\"}";
+    daemon.wait_for(front_200, "1", WAIT);
+    let body = daemon.wait_for(egress_200, "1", WAIT);
+    let series: Vec<&str> = body
+        .lines()
+        .filter(|line| line.starts_with("proxy_requests_total{"))
+        .collect();
+    assert_eq!(
+        series,
+        [
+            "proxy_requests_total{code=\"200\",proxy=\"egress\",log=\"access\"} 1",
+            "proxy_requests_total{code=\"200\",proxy=\"front\",log=\"access\"} 1",
+            "proxy_requests_total{code=\"500\",proxy=\"egress\",log=\"access\"} 0",
+            "proxy_requests_total{code=\"500\",proxy=\"front\",log=\"access\"} 1",
+        ]
+    );
+}
+
+#[test]
 fn no_logs_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let rules = write_file(dir.path(), "rules.toml", RULES);

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use logtally::engine::Engine;
+use logtally::engine::{Engine, sources_for};
 use logtally::exposition;
 use logtally::metrics::Store;
 use logtally::rules::RuleSet;
@@ -517,4 +517,254 @@ fn metric_regex_errors_name_the_place() {
     for (source, expected) in cases {
         assert_eq!(load_errors(source), expected, "{source}");
     }
+}
+
+#[test]
+fn initial_label_sets_start_at_zero() {
+    let rules = r#"
+const_labels = { proxy = "front" }
+
+[parse]
+regex = '^(?P<method>\S+) (?P<status>\d+) (?P<seconds>\S+)$'
+
+[[metric]]
+name = "requests_total"
+type = "counter"
+help = "Requests."
+labels = ["method", "status"]
+initial = [
+  { method = "GET", status = "500" },
+  { method = "GET", status = "200" },
+]
+
+[[metric]]
+name = "request_seconds"
+type = "histogram"
+help = "Request time."
+labels = ["status"]
+value = "seconds"
+buckets = [0.5]
+initial = [{ status = "500" }]
+
+[[metric]]
+name = "last_request_seconds"
+type = "gauge"
+help = "Time of the last request."
+labels = ["status"]
+value = "seconds"
+initial = [{ status = "500" }]
+
+[[metric]]
+name = "lines_total"
+type = "counter"
+help = "Lines."
+"#;
+    assert_eq!(
+        samples(rules, &[]),
+        concat!(
+            "last_request_seconds{status=\"500\",proxy=\"front\"} 0\n",
+            "lines_total{proxy=\"front\"} 0\n",
+            "request_seconds_bucket{status=\"500\",proxy=\"front\",le=\"0.5\"} 0\n",
+            "request_seconds_bucket{status=\"500\",proxy=\"front\",le=\"+Inf\"} 0\n",
+            "request_seconds_sum{status=\"500\",proxy=\"front\"} 0\n",
+            "request_seconds_count{status=\"500\",proxy=\"front\"} 0\n",
+            "requests_total{method=\"GET\",status=\"200\",proxy=\"front\"} 0\n",
+            "requests_total{method=\"GET\",status=\"500\",proxy=\"front\"} 0\n",
+        )
+    );
+    assert_eq!(
+        samples(rules, &["GET 200 0.25"]),
+        concat!(
+            "last_request_seconds{status=\"200\",proxy=\"front\"} 0.25\n",
+            "last_request_seconds{status=\"500\",proxy=\"front\"} 0\n",
+            "lines_total{proxy=\"front\"} 1\n",
+            "request_seconds_bucket{status=\"200\",proxy=\"front\",le=\"0.5\"} 1\n",
+            "request_seconds_bucket{status=\"200\",proxy=\"front\",le=\"+Inf\"} 1\n",
+            "request_seconds_sum{status=\"200\",proxy=\"front\"} 0.25\n",
+            "request_seconds_count{status=\"200\",proxy=\"front\"} 1\n",
+            "request_seconds_bucket{status=\"500\",proxy=\"front\",le=\"0.5\"} 0\n",
+            "request_seconds_bucket{status=\"500\",proxy=\"front\",le=\"+Inf\"} 0\n",
+            "request_seconds_sum{status=\"500\",proxy=\"front\"} 0\n",
+            "request_seconds_count{status=\"500\",proxy=\"front\"} 0\n",
+            "requests_total{method=\"GET\",status=\"200\",proxy=\"front\"} 1\n",
+            "requests_total{method=\"GET\",status=\"500\",proxy=\"front\"} 0\n",
+        )
+    );
+}
+
+#[test]
+fn initial_errors_name_the_place() {
+    let parse = "[parse]\nregex = '(?P<status>\\d+) (?P<method>\\S+)'\n";
+    let metric = "[[metric]]\nname = \"a_total\"\ntype = \"counter\"\nhelp = \"h\"\n";
+    let cases = [
+        (
+            "labels = [\"status\"]\ninitial = [{ code = \"500\" }]\n",
+            "r.toml:8:12: \"code\" is not a label of this metric; its labels are status",
+        ),
+        (
+            "labels = [\"status\", \"method\"]\ninitial = [{ status = \"500\" }]\n",
+            "r.toml:8:12: this label set lacks \"method\"; give a value for each of status, \
+             method",
+        ),
+        (
+            "initial = [{}]\n",
+            "r.toml:7:11: `initial` lists label sets, but this metric has no labels of its own; \
+             a metric without labels starts at zero anyway",
+        ),
+        (
+            "labels = [\"status\"]\nmax_series = 1\ninitial = [{ status = \"1\" }, { status = \"2\" }]\n",
+            "r.toml:9:11: `initial` lists 2 label sets, more than max_series (1)",
+        ),
+    ];
+    for (keys, expected) in cases {
+        assert_eq!(
+            load_errors(&format!("{parse}{metric}{keys}")),
+            expected,
+            "{keys}"
+        );
+    }
+}
+
+/// Applies `rules` to lines of several logs, in order, as the daemon does: each log gets the
+/// rule files its path selects and the labels its path gives.
+fn samples_by_log(rules: &str, logs: &[(&str, &[&str])]) -> String {
+    let rules = Arc::new(RuleSet::from_source(Path::new("r.toml"), rules).unwrap());
+    let mut store = Store::new(&rules);
+    let mut engine = Engine::new(rules.clone());
+    for (path, lines) in logs {
+        let sources = sources_for(&rules, Some(Path::new(path)), true);
+        for source in &sources {
+            store.attach(&rules, source.file, &source.key);
+        }
+        for line in *lines {
+            engine.apply_sources(&sources, line.as_bytes(), &mut store);
+        }
+    }
+    encode(&rules, &store)
+}
+
+#[test]
+fn two_proxies_share_one_rule_file() {
+    let rules = r#"
+files = [
+  { glob = "/logs/front/*.log", labels = { proxy = "front", tier = "edge" } },
+  { glob = "/logs/egress/*.log", labels = { proxy = "egress" } },
+]
+
+[parse]
+regex = '^(?P<status>\d{3})$'
+
+[[metric]]
+name = "requests_total"
+type = "counter"
+help = "Requests."
+labels = ["status"]
+
+[[metric]]
+name = "lines_total"
+type = "counter"
+help = "Lines."
+"#;
+    let logs: [(&str, &[&str]); 3] = [
+        ("/logs/front/access.log", &["200", "200", "503"]),
+        ("/logs/egress/access.log", &["200"]),
+        ("/logs/other/access.log", &["200"]),
+    ];
+    assert_eq!(
+        samples_by_log(rules, &logs),
+        concat!(
+            "lines_total{proxy=\"egress\",tier=\"\"} 1\n",
+            "lines_total{proxy=\"front\",tier=\"edge\"} 3\n",
+            "requests_total{status=\"200\",proxy=\"egress\",tier=\"\"} 1\n",
+            "requests_total{status=\"200\",proxy=\"front\",tier=\"edge\"} 2\n",
+            "requests_total{status=\"503\",proxy=\"front\",tier=\"edge\"} 1\n",
+        )
+    );
+}
+
+#[test]
+fn path_labels_name_pods() {
+    let rules = r#"
+path_labels = '/(?P<pod>[^_/]+)_(?P<namespace>[^_/]+)_(?P<container>[^/]+)-[0-9a-f]{8,64}\.log$'
+
+[parse]
+regex = '^(?P<status>\d{3})$'
+
+[[metric]]
+name = "requests_total"
+type = "counter"
+help = "Requests."
+labels = ["status"]
+initial = [{ status = "500" }]
+"#;
+    let logs: [(&str, &[&str]); 3] = [
+        (
+            "/var/log/containers/web-7d9f_shop_nginx-0123abcd.log",
+            &["200", "200"],
+        ),
+        (
+            "/var/log/containers/api-5c2e_shop_envoy-89abcdef.log",
+            &["500"],
+        ),
+        ("/var/log/other.log", &["200"]),
+    ];
+    assert_eq!(
+        samples_by_log(rules, &logs),
+        concat!(
+            "requests_total{status=\"200\",pod=\"\",namespace=\"\",container=\"\"} 1\n",
+            "requests_total{status=\"200\",pod=\"web-7d9f\",namespace=\"shop\",",
+            "container=\"nginx\"} 2\n",
+            "requests_total{status=\"500\",pod=\"\",namespace=\"\",container=\"\"} 0\n",
+            "requests_total{status=\"500\",pod=\"api-5c2e\",namespace=\"shop\",",
+            "container=\"envoy\"} 1\n",
+            "requests_total{status=\"500\",pod=\"web-7d9f\",namespace=\"shop\",",
+            "container=\"nginx\"} 0\n",
+        )
+    );
+}
+
+#[test]
+fn source_label_errors_name_the_place() {
+    let parse = "[parse]\nregex = '(?P<status>\\d+)'\n";
+    let metric = "[[metric]]\nname = \"a_total\"\ntype = \"counter\"\nhelp = \"h\"\n";
+    let cases = [
+        (
+            "files = [{ glob = \"/a/*.log\", labels = { Proxy = \"a\" } }]\n",
+            "r.toml:1:10: invalid label name \"Proxy\": write it in snake_case (\"proxy\")",
+        ),
+        (
+            "files = [{ glob = \"/a/*.log\", labels = { proxy = \"a\" } }]\n\
+             path_labels = '/(?P<proxy>\\w+)\\.log$'\n",
+            "r.toml:2:15: label \"proxy\" is given both by a `files` entry and by path_labels; \
+             rename one",
+        ),
+        (
+            "path_labels = '/\\w+\\.log$'\n",
+            "r.toml:1:15: path_labels has no named groups, so it gives no labels; name them \
+             (?P<label>...)",
+        ),
+        (
+            "const_labels = { pod = \"x\" }\npath_labels = '/(?P<pod>\\w+)\\.log$'\n",
+            "r.toml:2:15: label \"pod\" is both a constant label and a label from the log's \
+             source; rename one",
+        ),
+        (
+            "files = [{ glob = \"/a/*.log\", label = { proxy = \"a\" } }]\n",
+            "r.toml:1:31: unknown field `label`, expected `glob` or `labels`",
+        ),
+    ];
+    for (keys, expected) in cases {
+        assert_eq!(
+            load_errors(&format!("{keys}{parse}{metric}")),
+            expected,
+            "{keys}"
+        );
+    }
+    assert_eq!(
+        load_errors(&format!(
+            "path_labels = '/(?P<status>\\w+)\\.log$'\n{parse}{metric}labels = [\"status\"]\n"
+        )),
+        "r.toml:5:8: label \"status\" is also a label this file takes from its logs (`files` or \
+         path_labels); rename one of them"
+    );
 }

@@ -10,7 +10,7 @@ use regex::bytes::RegexBuilder;
 use regex_syntax::ast::{Ast, parse::Parser};
 
 use crate::cli::ExplainArgs;
-use crate::engine::Engine;
+use crate::engine::{Engine, source_key};
 use crate::exposition;
 use crate::metrics::{SkipReason, Store};
 use crate::rules::{Pattern, RuleSet};
@@ -46,6 +46,7 @@ pub fn explain_line(rules: &Arc<RuleSet>, number: usize, line: &[u8], out: &mut 
     for (index, file) in rules.files.iter().enumerate() {
         out.push_str(&format!("  {}:\n", file.path.display()));
         let mut store = Store::new(rules);
+        store.attach(rules, index, &source_key(file, None));
         let mut engine = Engine::new(rules.clone());
         engine.apply_file(index, line, &mut store);
         if store.unmatched[index] > 0 {
@@ -105,7 +106,8 @@ fn explain_updates(rules: &RuleSet, index: usize, store: &Store, out: &mut Strin
     let file = &rules.files[index];
     out.push_str("    matched; updates:\n");
     // Samples that differ from a store that saw no line are the line's updates.
-    let untouched = Store::new(rules);
+    let mut untouched = Store::new(rules);
+    untouched.attach(rules, index, &source_key(file, None));
     let mut families: Vec<usize> = file.metrics.iter().map(|metric| metric.family).collect();
     families.dedup();
     for family in families {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread;
 
 use crate::cli::OnceArgs;
-use crate::engine::Engine;
+use crate::engine::{Engine, sources_for};
 use crate::exposition;
 use crate::lines::{LineSplitter, SplitStats};
 use crate::metrics::{SkipReason, Store};
@@ -108,9 +108,14 @@ pub fn read_file(
     store: &mut Store,
 ) -> io::Result<SplitStats> {
     let mut file = open_input(path)?;
+    let named = (path.as_os_str() != "-").then_some(path);
+    let sources = sources_for(engine.rules(), named, false);
+    for source in &sources {
+        store.attach(engine.rules(), source.file, &source.key);
+    }
     let mut splitter = LineSplitter::new(max_line_bytes);
     let mut buffer = vec![0u8; READ_CHUNK_BYTES];
-    let mut emit = |line: &[u8]| engine.apply(line, store);
+    let mut emit = |line: &[u8]| engine.apply_sources(&sources, line, store);
 
     loop {
         let read = match file.read(&mut buffer) {

@@ -15,10 +15,10 @@ use std::time::Duration;
 use tracing::{error, info, warn};
 
 use crate::cli::RunArgs;
-use crate::engine::Engine;
+use crate::engine::{Engine, SourceRule, sources_for};
 use crate::exposition::{self, Format};
 use crate::http::{self, Site};
-use crate::live::Live;
+use crate::live::{Current, Live};
 use crate::metrics::{Store, now_ms};
 use crate::process::{self, ProcessStats};
 use crate::rules::RuleSet;
@@ -274,37 +274,63 @@ fn restore_state(path: &Path, rules: &RuleSet, store: &mut Store, tailer: &mut T
     }
 }
 
+/// The rule files that apply to the log at `path`, with the series they start with added.
+fn attach_sources(rules: &RuleSet, store: &mut Store, path: &Path) -> Vec<SourceRule> {
+    let sources = sources_for(rules, Some(path), true);
+    for source in &sources {
+        store.attach(rules, source.file, &source.key);
+    }
+    sources
+}
+
 /// Applies the live rules to the lines the tailer reads, and saves the state file when asked.
 struct LiveSink {
     engine: Engine,
     live: Arc<Live>,
-    /// The rule files that apply to each log path, by index, for the current rules.
-    applicable: HashMap<PathBuf, Vec<usize>>,
+    /// The rule files that apply to each log path, with the labels the log gives them, for
+    /// the current rules.
+    applicable: HashMap<PathBuf, Vec<SourceRule>>,
     positions: Option<PathBuf>,
     /// The kind of the last failed save, so a failure that repeats is logged once.
     last_save_error: Option<std::io::ErrorKind>,
 }
 
+impl LiveSink {
+    /// After a reload swapped the rules, starts a new engine and works out again which rule
+    /// files apply to each log seen so far, adding the series the new rules start with.
+    fn follow_reload(&mut self, rules: &Arc<RuleSet>, store: &mut Store) {
+        if Arc::ptr_eq(self.engine.rules(), rules) {
+            return;
+        }
+        self.engine = Engine::new(rules.clone());
+        for (path, sources) in &mut self.applicable {
+            *sources = attach_sources(rules, store, path);
+        }
+    }
+}
+
 impl LineSink for LiveSink {
     fn lines(&mut self, path: &Path, feed: &mut Feed) {
-        let mut current = self.live.lock();
-        if !Arc::ptr_eq(self.engine.rules(), &current.rules) {
-            // A reload swapped the rules since the last batch.
-            self.engine = Engine::new(current.rules.clone());
-            self.applicable.clear();
-        }
-        let rules = &current.rules;
-        let files = self
+        let live = self.live.clone();
+        let mut current = live.lock();
+        let Current { rules, store } = &mut *current;
+        self.follow_reload(rules, store);
+        let sources = self
             .applicable
             .entry(path.to_path_buf())
-            .or_insert_with(|| {
-                (0..rules.files.len())
-                    .filter(|index| rules.files[*index].applies_to(path))
-                    .collect()
-            });
-        let store = &mut current.store;
+            .or_insert_with(|| attach_sources(rules, store, path));
         store.set_clock(now_ms());
-        feed(&mut |line| self.engine.apply_selected(files, line, store));
+        feed(&mut |line| self.engine.apply_sources(sources, line, store));
+    }
+
+    fn opened(&mut self, path: &Path) {
+        let live = self.live.clone();
+        let mut current = live.lock();
+        let Current { rules, store } = &mut *current;
+        self.follow_reload(rules, store);
+        self.applicable
+            .entry(path.to_path_buf())
+            .or_insert_with(|| attach_sources(rules, store, path));
     }
 
     fn checkpoint(&mut self, files: Vec<SavedFile>) {

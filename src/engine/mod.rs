@@ -8,6 +8,7 @@ mod structured;
 mod timestamp;
 mod value;
 
+use std::path::Path;
 use std::sync::Arc;
 
 use regex::bytes::CaptureLocations;
@@ -22,6 +23,65 @@ use structured::Values;
 /// Maximum length of a label value, in bytes. Longer values are cut, so one huge field cannot
 /// make a series key, or the scrape, arbitrarily large.
 pub const MAX_LABEL_VALUE_BYTES: usize = 1024;
+
+/// A rule file that applies to a log, with the label values the log gives its metrics.
+#[derive(Debug, Clone)]
+pub struct SourceRule {
+    /// Index of the rule file in the rule set.
+    pub file: usize,
+    /// The values of the file's source labels, encoded as they end a series key.
+    pub key: Box<[u8]>,
+}
+
+/// The rule files to apply to the log at `path`, with its label values. The daemon applies a
+/// rule file only to the logs its `files` globs match (`respect_globs`); `once` applies every
+/// rule file to every input. Standard input has no path.
+pub fn sources_for(rules: &RuleSet, path: Option<&Path>, respect_globs: bool) -> Vec<SourceRule> {
+    let absolute = path.and_then(|path| std::path::absolute(path).ok());
+    rules
+        .files
+        .iter()
+        .enumerate()
+        .filter(|(_, file)| {
+            !respect_globs || absolute.as_deref().is_none_or(|path| file.applies_to(path))
+        })
+        .map(|(index, file)| SourceRule {
+            file: index,
+            key: source_key(file, absolute.as_deref()),
+        })
+        .collect()
+}
+
+/// Encodes the source label values a log at `path` gives a rule file: from the first `files`
+/// entry whose glob matches, and from `path_labels`. Values a log does not give are empty.
+pub fn source_key(file: &RuleFile, path: Option<&Path>) -> Box<[u8]> {
+    let labels = &file.source_labels;
+    if labels.names.is_empty() {
+        return Box::default();
+    }
+    let entry = path.and_then(|path| labels.globs.iter().find(|(glob, _)| glob.matches(path)));
+    let path_text = path.map(|path| path.as_os_str().as_encoded_bytes());
+    let captures = labels
+        .path
+        .as_ref()
+        .zip(path_text)
+        .and_then(|((regex, _), text)| regex.captures(text));
+
+    let mut key = Vec::new();
+    for index in 0..labels.names.len() {
+        let from_path = labels
+            .path
+            .as_ref()
+            .and_then(|(_, groups)| groups[index])
+            .and_then(|group| captures.as_ref()?.get(group));
+        let value = match from_path {
+            Some(found) => found.as_bytes(),
+            None => entry.map_or(&b""[..], |(_, values)| values[index].as_bytes()),
+        };
+        push_label_value(&mut key, value);
+    }
+    key.into_boxed_slice()
+}
 
 /// Applies rules to lines. One engine serves one thread.
 pub struct Engine {
@@ -42,6 +102,8 @@ struct FileState {
     derived: Derived,
     /// Capture locations of each metric's own regex, by index in the file's metrics.
     own_locations: Vec<Option<CaptureLocations>>,
+    /// The source key of a line without a known log, such as a test's input.
+    default_source: Box<[u8]>,
 }
 
 /// The derived fields of a line no `[[derive]]` table applies to.
@@ -124,6 +186,7 @@ impl Engine {
                         (own.regex.captures_len() > 1).then(|| own.regex.capture_locations())
                     })
                     .collect(),
+                default_source: source_key(file, None),
             })
             .collect();
         Engine {
@@ -145,16 +208,23 @@ impl Engine {
         }
     }
 
-    /// Applies the rule files with the given indices to one line.
-    pub fn apply_selected(&mut self, files: &[usize], line: &[u8], store: &mut Store) {
-        for &index in files {
-            self.apply_file(index, line, store);
+    /// Applies the rule files of a log, with the log's label values, to one line.
+    pub fn apply_sources(&mut self, sources: &[SourceRule], line: &[u8], store: &mut Store) {
+        for source in sources {
+            self.apply_file_from(source.file, &source.key, line, store);
         }
     }
 
-    /// Applies one rule file, by its index in the rule set, to one line. A line that neither
-    /// the file's patterns nor any metric's own regex match is counted as unmatched.
+    /// Applies one rule file, by its index in the rule set, to one line of no known log.
     pub fn apply_file(&mut self, index: usize, line: &[u8], store: &mut Store) {
+        let source = std::mem::take(&mut self.files[index].default_source);
+        self.apply_file_from(index, &source, line, store);
+        self.files[index].default_source = source;
+    }
+
+    /// Applies one rule file to one line of the log whose source key is `source`. A line that
+    /// neither the file's patterns nor any metric's own regex match is counted as unmatched.
+    fn apply_file_from(&mut self, index: usize, source: &[u8], line: &[u8], store: &mut Store) {
         let file = &self.rules.files[index];
         let state = &mut self.files[index];
         let mut matched = false;
@@ -175,7 +245,7 @@ impl Engine {
                 .iter()
                 .filter(|metric| metric.own_pattern.is_none())
             {
-                update_metric(&self.rules, metric, &fields, &mut self.key, store);
+                update_metric(&self.rules, metric, &fields, source, &mut self.key, store);
             }
         }
 
@@ -188,7 +258,7 @@ impl Engine {
                 let metric = &file.metrics[position];
                 let locations = state.own_locations[position].as_mut();
                 if let Some(fields) = own_fields(metric, locations, line) {
-                    update_metric(&self.rules, metric, &fields, &mut self.key, store);
+                    update_metric(&self.rules, metric, &fields, source, &mut self.key, store);
                 }
             }
         }
@@ -263,6 +333,7 @@ fn update_metric(
     rules: &RuleSet,
     metric: &MetricRule,
     fields: &Fields,
+    source: &[u8],
     key: &mut Vec<u8>,
     store: &mut Store,
 ) {
@@ -278,6 +349,7 @@ fn update_metric(
         push_label_value(key, fields.get(field));
     }
     key.extend_from_slice(&metric.const_key);
+    key.extend_from_slice(source);
 
     let Some(field) = metric.value_field else {
         store.record(rules, metric.family, key, None);
@@ -293,7 +365,7 @@ fn update_metric(
 
 /// Appends a label value to a series key, replacing invalid UTF-8 with U+FFFD so every key,
 /// and so every exported label value, is valid UTF-8.
-fn push_label_value(key: &mut Vec<u8>, value: &[u8]) {
+pub fn push_label_value(key: &mut Vec<u8>, value: &[u8]) {
     let value = String::from_utf8_lossy(value);
     key.extend_from_slice(cut_to_limit(&value).as_bytes());
     key.push(KEY_SEPARATOR);

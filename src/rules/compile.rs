@@ -10,6 +10,7 @@ use toml::Spanned;
 mod buckets;
 mod derive;
 mod patterns;
+mod sources;
 
 use patterns::{Expansion, Library};
 
@@ -22,6 +23,13 @@ use super::{
 };
 use crate::decimal::Decimal;
 use crate::engine::ListMode;
+
+/// The labels every metric of a file gets after its own: constant labels with their values,
+/// and the names of the labels taken from a log's source.
+struct FileLabels<'a> {
+    constant: &'a [(String, String)],
+    source: &'a [String],
+}
 
 /// Collects rule files one by one, then checks metric families across all of them.
 #[derive(Default)]
@@ -95,8 +103,13 @@ impl Builder {
             );
         }
         context.library = load_library(&mut context, spec.patterns.as_ref());
-        let log_globs = check_log_globs(&mut context, spec.files.as_ref());
         let const_labels = check_const_labels(&mut context, spec.const_labels.as_ref());
+        let (log_globs, source_labels) = sources::compile_sources(
+            &mut context,
+            spec.files.as_ref(),
+            spec.path_labels.as_ref(),
+            &const_labels,
+        );
         let specs = spec.parse.as_ref().map_or(&[][..], |parse| &parse.0[..]);
         let parsers: Option<Vec<Parser>> = specs
             .iter()
@@ -108,7 +121,11 @@ impl Builder {
             let mut fields = FieldTable::new(&parsers);
             fields.has_parse = spec.parse.is_some();
             let derives = derive::compile_derives(&mut context, &mut fields, &spec.derives);
-            let metrics = self.add_metrics(&mut context, &mut fields, &const_labels, spec.metrics);
+            let file_labels = FileLabels {
+                constant: &const_labels,
+                source: &source_labels.names,
+            };
+            let metrics = self.add_metrics(&mut context, &mut fields, &file_labels, spec.metrics);
             let line_set = line_set(&metrics);
             let tests = compile_tests(&mut context, spec.tests);
             let patterns = parsers
@@ -125,6 +142,7 @@ impl Builder {
                     line_set,
                     tests,
                     log_globs,
+                    source_labels,
                 });
             }
         }
@@ -143,7 +161,7 @@ impl Builder {
         &mut self,
         context: &mut FileContext,
         fields: &mut FieldTable,
-        const_labels: &[(String, String)],
+        file_labels: &FileLabels,
         specs: Vec<Spanned<MetricSpec>>,
     ) -> Vec<MetricRule> {
         let mut seen: HashMap<String, String> = HashMap::new();
@@ -160,7 +178,7 @@ impl Builder {
             }
             seen.insert(name, context.site(spec.name.span()));
 
-            if let Some(metric) = self.add_metric(context, fields, const_labels, span, spec) {
+            if let Some(metric) = self.add_metric(context, fields, file_labels, span, spec) {
                 metrics.push(metric);
             }
         }
@@ -171,7 +189,7 @@ impl Builder {
         &mut self,
         context: &mut FileContext,
         fields: &mut FieldTable,
-        const_labels: &[(String, String)],
+        file_labels: &FileLabels,
         span: Range<usize>,
         spec: MetricSpec,
     ) -> Option<MetricRule> {
@@ -202,9 +220,11 @@ impl Builder {
             _ => fields,
         };
         let (label_names, label_fields) = resolve_labels(context, fields, spec.labels.as_ref());
+        let initial = initial_keys(context, &spec, &label_names);
         let mut label_names = label_names;
+        let own_count = label_names.len();
         let mut const_key = Vec::new();
-        for (name, value) in const_labels {
+        for (name, value) in file_labels.constant {
             if label_names.contains(name) {
                 let message = format!(
                     "label {name:?} is also a constant label of this file; rename one of them"
@@ -214,6 +234,17 @@ impl Builder {
             label_names.push(name.clone());
             const_key.extend_from_slice(value.as_bytes());
             const_key.push(crate::metrics::KEY_SEPARATOR);
+        }
+        for name in file_labels.source {
+            // A clash with a constant label is reported once for the file, not per metric.
+            if label_names[..own_count].contains(name) {
+                let message = format!(
+                    "label {name:?} is also a label this file takes from its logs (`files` or \
+                     path_labels); rename one of them"
+                );
+                context.error(spec.name.span(), message);
+            }
+            label_names.push(name.clone());
         }
         let value_field = spec
             .value
@@ -225,6 +256,13 @@ impl Builder {
             .and_then(|scale| check_scale(context, scale, kind));
         let list = check_list(context, &spec);
         let max_series = check_max_series(context, &spec);
+        if let Some(listed) = spec.initial.as_ref().filter(|_| initial.len() > max_series) {
+            let message = format!(
+                "`initial` lists {} label sets, more than max_series ({max_series})",
+                initial.len()
+            );
+            context.error(listed.span(), message);
+        }
         let mut filters = compile_filters(context, fields, spec.match_fields.as_ref(), true);
         filters.extend(compile_filters(
             context,
@@ -271,6 +309,7 @@ impl Builder {
                 regex,
                 fields: table.names,
             }),
+            initial,
         })
     }
 
@@ -796,24 +835,6 @@ pub(super) fn show(value: f64) -> String {
     text
 }
 
-fn check_log_globs(context: &mut FileContext, files: Option<&Spanned<Vec<String>>>) -> Vec<String> {
-    let Some(files) = files else {
-        return Vec::new();
-    };
-    for glob in files.get_ref() {
-        if let Err(message) = crate::tail::Glob::new(glob) {
-            context.error(files.span(), message);
-        }
-    }
-    if files.get_ref().is_empty() {
-        context.error(
-            files.span(),
-            "`files` is empty; list log globs, or remove it to apply the file to every log",
-        );
-    }
-    files.get_ref().clone()
-}
-
 fn check_const_labels(
     context: &mut FileContext,
     labels: Option<&Spanned<std::collections::BTreeMap<String, String>>>,
@@ -855,6 +876,46 @@ fn compile_filters(
         }
     }
     filters
+}
+
+/// Encodes the metric's `initial` label sets, each of which must give every one of the
+/// metric's own labels.
+fn initial_keys(context: &mut FileContext, spec: &MetricSpec, labels: &[String]) -> Vec<Box<[u8]>> {
+    let Some(initial) = &spec.initial else {
+        return Vec::new();
+    };
+    if labels.is_empty() {
+        let message = "`initial` lists label sets, but this metric has no labels of its own; a \
+                       metric without labels starts at zero anyway";
+        context.error(initial.span(), message);
+        return Vec::new();
+    }
+    let mut keys = Vec::new();
+    for set in initial.get_ref() {
+        let values = set.get_ref();
+        if let Some(unknown) = values.keys().find(|name| !labels.contains(name)) {
+            let message = format!(
+                "{unknown:?} is not a label of this metric; its labels are {}",
+                labels.join(", ")
+            );
+            context.error(set.span(), message);
+            continue;
+        }
+        if let Some(missing) = labels.iter().find(|name| !values.contains_key(*name)) {
+            let message = format!(
+                "this label set lacks {missing:?}; give a value for each of {}",
+                labels.join(", ")
+            );
+            context.error(set.span(), message);
+            continue;
+        }
+        let mut key = Vec::new();
+        for name in labels {
+            crate::engine::push_label_value(&mut key, values[name].as_bytes());
+        }
+        keys.push(key.into_boxed_slice());
+    }
+    keys
 }
 
 fn check_max_series(context: &mut FileContext, spec: &MetricSpec) -> usize {

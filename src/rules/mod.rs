@@ -96,6 +96,9 @@ pub struct MetricRule {
     /// The metric's own regex on the raw line; its field indices then refer to this
     /// pattern's fields instead of the file's.
     pub own_pattern: Option<OwnPattern>,
+    /// Label sets exported as zero from the start, each as the values of the field labels
+    /// encoded as they begin a series key.
+    pub initial: Vec<Box<[u8]>>,
 }
 
 impl MetricRule {
@@ -180,6 +183,22 @@ pub struct RuleFile {
     pub tests: Vec<RuleTest>,
     /// Globs of the log files the file applies to; empty for every followed file.
     pub log_globs: Vec<String>,
+    /// Labels the file's metrics take from the log a line comes from.
+    pub source_labels: SourceLabels,
+}
+
+/// Labels a rule file's metrics take from the log a line comes from: those its `files`
+/// entries give, and the named groups of its `path_labels` regex. They follow the metric's
+/// own labels and the file's constant labels.
+#[derive(Debug, Clone, Default)]
+pub struct SourceLabels {
+    /// Label names in output order: the `files` entries' labels by name, then the groups of
+    /// `path_labels` in pattern order.
+    pub names: Vec<String>,
+    /// Each `files` entry's glob and its value for each name; empty where it gives none.
+    pub globs: Vec<(crate::tail::Glob, Vec<String>)>,
+    /// The `path_labels` regex and, for each name, the group it takes the value from.
+    pub path: Option<(Regex, Vec<Option<usize>>)>,
 }
 
 impl RuleFile {

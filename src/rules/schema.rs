@@ -9,13 +9,18 @@ use serde::Deserialize;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use toml::Spanned;
 
+/// Label names and their values, as in `const_labels` and `initial`.
+pub type LabelValues = std::collections::BTreeMap<String, String>;
+
 /// A whole rule file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleFileSpec {
-    /// Globs of the log files this rule file applies to in the daemon; without them it
-    /// applies to every file `--logs` matches.
-    pub files: Option<Spanned<Vec<String>>>,
+    /// Globs of the log files this rule file applies to in the daemon, each with the labels
+    /// its lines get; without them the file applies to every file `--logs` matches.
+    pub files: Option<Spanned<Vec<Spanned<FileEntry>>>>,
+    /// A regex on a log's path whose named groups become labels of every metric of the file.
+    pub path_labels: Option<Spanned<String>>,
     /// Labels with fixed values added to every metric of the file, such as the proxy a log
     /// comes from.
     pub const_labels: Option<Spanned<std::collections::BTreeMap<String, String>>>,
@@ -33,6 +38,53 @@ pub struct RuleFileSpec {
     /// Tests of this file's rules, run by `logtally check`.
     #[serde(default, rename = "test")]
     pub tests: Vec<Spanned<TestSpec>>,
+}
+
+/// One entry of `files`: a glob, or `{ glob = "...", labels = { ... } }`.
+#[derive(Debug)]
+pub struct FileEntry {
+    pub glob: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// The table form of a `files` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTable {
+    glob: String,
+    #[serde(default)]
+    labels: std::collections::BTreeMap<String, String>,
+}
+
+impl<'de> Deserialize<'de> for FileEntry {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(FileEntryVisitor)
+    }
+}
+
+struct FileEntryVisitor;
+
+impl<'de> Visitor<'de> for FileEntryVisitor {
+    type Value = FileEntry;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a glob or a { glob = \"...\", labels = { ... } } table")
+    }
+
+    fn visit_str<E: de::Error>(self, glob: &str) -> Result<FileEntry, E> {
+        Ok(FileEntry {
+            glob: glob.to_owned(),
+            labels: Default::default(),
+        })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FileEntry, A::Error> {
+        let table = FileTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        Ok(FileEntry {
+            glob: table.glob,
+            labels: table.labels,
+        })
+    }
 }
 
 /// One `[[test]]` table.
@@ -157,6 +209,8 @@ pub struct MetricSpec {
     /// A regex on the raw line, for metrics that count lines the `[parse]` patterns do not
     /// describe; its named groups are the metric's fields.
     pub regex: Option<Spanned<String>>,
+    /// Label sets exported with a zero value before any line updates them.
+    pub initial: Option<Spanned<Vec<Spanned<LabelValues>>>>,
 }
 
 /// The `labels` key: a list whose entries are field names or `{ label = "field" }` tables, or

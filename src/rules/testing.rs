@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use super::{Position, RuleSet};
-use crate::engine::Engine;
+use crate::engine::{Engine, source_key};
 use crate::exposition;
 use crate::metrics::Store;
 
@@ -183,6 +183,7 @@ pub fn run_all(rules: &Arc<RuleSet>) -> (usize, Vec<TestFailure>) {
 /// Runs one test; returns the report of its differences, or `None` when it passes.
 fn run_one(rules: &Arc<RuleSet>, file: usize, test: &RuleTest) -> Option<String> {
     let mut store = Store::new(rules);
+    store.attach(rules, file, &source_key(&rules.files[file], None));
     let mut engine = Engine::new(rules.clone());
     for line in &test.input {
         engine.apply_file(file, line, &mut store);

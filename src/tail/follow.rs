@@ -54,6 +54,10 @@ pub trait LineSink {
     /// argument once per line; a sink takes its locks around `feed`, not per line.
     fn lines(&mut self, path: &Path, feed: &mut Feed);
 
+    /// Called once for each file that starts being followed, before its first lines, so the
+    /// sink can prepare for its lines (the series a log's metrics start with).
+    fn opened(&mut self, _path: &Path) {}
+
     /// Saves `files` together with the state the lines handed out so far produced. Called
     /// between reads, so the two agree.
     fn checkpoint(&mut self, _files: Vec<SavedFile>) {}
@@ -90,6 +94,8 @@ pub struct FollowedFile {
     pub last_data_at: Instant,
     /// True after a failed read, until a read succeeds; the failure is logged once.
     pub failing: bool,
+    /// True once the sink has been told about the file with [`LineSink::opened`].
+    pub announced: bool,
     /// True once a cut line or a NUL run in this file has been logged.
     warned_cut: bool,
     warned_nul: bool,
@@ -119,6 +125,7 @@ impl FollowedFile {
             retired_at: None,
             last_data_at: Instant::now(),
             failing: false,
+            announced: false,
             warned_cut: false,
             warned_nul: false,
             read_since_publish: true,

@@ -712,6 +712,9 @@ impl Tailer {
         let mut more = false;
         let mut truncated = Vec::new();
         for file in &mut self.files {
+            if !std::mem::replace(&mut file.announced, true) {
+                sink.opened(&file.path);
+            }
             let wanted = only
                 .is_none_or(|paths| paths.contains(&file.path) || paths.contains(&file.real_path));
             if !wanted && file.retired_at.is_none() {
