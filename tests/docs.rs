@@ -30,7 +30,7 @@ fn toml_blocks(markdown: &str) -> Vec<String> {
 fn rules_reference_examples_pass() {
     let markdown = std::fs::read_to_string(root().join("docs/rules.md")).unwrap();
     let blocks = toml_blocks(&markdown);
-    assert_eq!(blocks.len(), 9, "examples in docs/rules.md");
+    assert_eq!(blocks.len(), 16, "examples in docs/rules.md");
     let dir = tempfile::tempdir().unwrap();
     for (index, block) in blocks.iter().enumerate() {
         assert!(

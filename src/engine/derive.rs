@@ -9,8 +9,8 @@ use crate::rules::{Derive, RuleFile};
 pub struct Derived {
     /// The value each `[[derive]]` table gave, by table index.
     values: Vec<Vec<u8>>,
-    /// The table whose value a field currently has, by field index; `None` for a field as
-    /// parsed.
+    /// The table whose value a field currently has, by field index, or `None` for a field
+    /// as parsed.
     provider: Vec<Option<usize>>,
     scratch: Vec<u8>,
 }
@@ -46,7 +46,7 @@ impl Derived {
         Some(&self.values[table])
     }
 
-    /// Runs the tables in order; `parsed` gives the value of a field as parsed from the line.
+    /// Runs the tables in order. `parsed` gives the value of a field as parsed from the line.
     pub fn compute<'a>(&mut self, derives: &[Derive], parsed: impl Fn(usize) -> &'a [u8]) {
         let Derived {
             values,

@@ -3,12 +3,11 @@
 //!
 //! Two layouts cover the common access logs: nginx's `$time_local` and Apache's `%t`
 //! (`04/Dec/2026:10:00:00 +0100`), and ISO 8601 as Envoy writes `%START_TIME%`
-//! (`2026-12-04T10:00:00.123Z`; a time without a zone is taken as UTC).
+//! (`2026-12-04T10:00:00.123Z`). A time without a zone is taken as UTC.
 
 use crate::decimal::Decimal;
 
-/// Most fraction digits kept; finer digits are dropped (nanoseconds are the finest any proxy
-/// writes).
+/// Maximum fraction digits kept, down to nanoseconds. Finer digits are dropped.
 const MAX_FRACTION_DIGITS: usize = 9;
 
 const MONTHS: [&[u8; 3]; 12] = [

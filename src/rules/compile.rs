@@ -394,6 +394,9 @@ fn compile_tests(context: &mut FileContext, specs: Vec<Spanned<TestSpec>>) -> Ve
             input,
             expect,
             all: spec.all,
+            path: spec.path.map(|path| {
+                std::path::absolute(&path).unwrap_or_else(|_| std::path::PathBuf::from(path))
+            }),
         });
     }
     tests

@@ -99,6 +99,8 @@ pub struct TestSpec {
     /// When true, every sample of the file's metrics must be listed in `expect`.
     #[serde(default)]
     pub all: bool,
+    /// The log path the input is taken to come from, for labels from the log's source.
+    pub path: Option<String>,
 }
 
 /// Lines given as an array of strings or as one multi-line string.

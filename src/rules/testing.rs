@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use super::{Position, RuleSet};
-use crate::engine::{Engine, source_key};
+use crate::engine::{Engine, SourceRule, source_key};
 use crate::exposition;
 use crate::metrics::Store;
 
@@ -24,6 +24,9 @@ pub struct RuleTest {
     pub expect: Vec<ExpectedSample>,
     /// Every sample of the file's metrics must be listed.
     pub all: bool,
+    /// The log path the input is taken to come from, for the labels `files` entries and
+    /// `path_labels` give; `None` gives those labels empty values.
+    pub path: Option<std::path::PathBuf>,
 }
 
 /// One expected exposition line, `name{label="value",...} number`.
@@ -183,10 +186,14 @@ pub fn run_all(rules: &Arc<RuleSet>) -> (usize, Vec<TestFailure>) {
 /// Runs one test; returns the report of its differences, or `None` when it passes.
 fn run_one(rules: &Arc<RuleSet>, file: usize, test: &RuleTest) -> Option<String> {
     let mut store = Store::new(rules);
-    store.attach(rules, file, &source_key(&rules.files[file], None));
+    let source = SourceRule {
+        file,
+        key: source_key(&rules.files[file], test.path.as_deref()),
+    };
+    store.attach(rules, file, &source.key);
     let mut engine = Engine::new(rules.clone());
     for line in &test.input {
-        engine.apply_file(file, line, &mut store);
+        engine.apply_sources(std::slice::from_ref(&source), line, &mut store);
     }
     let actual = samples_of_file(rules, file, &store);
 

@@ -6,7 +6,7 @@ use super::{FileContext, show};
 use crate::rules::schema::{BucketsSpec, GeneratedBuckets, MetricSpec};
 use crate::rules::{DEFAULT_BUCKETS, MetricKind};
 
-/// Most bounds a generated bucket list may have. Every bucket is a series per label set, so
+/// Maximum number of bounds a generated bucket list may have. Every bucket is a series per label set, so
 /// a typing slip such as `count = 1000` would multiply the scrape.
 const MAX_GENERATED_BUCKETS: i64 = 100;
 

@@ -3,7 +3,7 @@
 //! Common pieces of access-log formats (an IP address, a quoted string with escaped quotes,
 //! nginx's `$time_local`) are easy to get subtly wrong by hand. A rule writes `%{IP:client}`
 //! instead, which becomes `(?P<client>...)` with a tested regex inside. A rule file can add its
-//! own sub-patterns in a `[patterns]` table; they may use other sub-patterns.
+//! own sub-patterns in a `[patterns]` table, and these may use other sub-patterns.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -361,7 +361,7 @@ mod tests {
             .ok()
             .unwrap();
         assert_eq!(expansion.text, r"^(?P<bytes>\d+) x(?:\d{3})");
-        // An offset inside the second expansion maps to its `%`; one after it maps back.
+        // An offset inside the second expansion maps to its `%`. One after it maps back.
         assert_eq!(expansion.written_offset(20), 15);
         assert_eq!(expansion.written_offset(16), 14);
         assert_eq!(expansion.written_offset(expansion.text.len()), 24);

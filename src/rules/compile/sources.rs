@@ -11,7 +11,7 @@ use crate::rules::names::check_label_name;
 use crate::rules::schema::FileEntry;
 use crate::tail::Glob;
 
-/// Checks `files` and `path_labels`; returns the globs and the labels the sources give.
+/// Checks `files` and `path_labels`, and returns the globs and the labels the sources give.
 pub fn compile_sources(
     context: &mut FileContext,
     files: Option<&Spanned<Vec<Spanned<FileEntry>>>>,
