@@ -80,7 +80,11 @@ pub struct RunArgs {
 
     /// YAML file with TLS and basic auth settings, in the Prometheus exporter toolkit's web
     /// config format. It is loaded again when it or a file it names changes.
-    #[arg(long = "web.config.file", value_name = "FILE")]
+    #[arg(
+        long = "web.config.file",
+        value_name = "FILE",
+        env = "LOGTALLY_WEB_CONFIG_FILE"
+    )]
     pub web_config_file: Option<PathBuf>,
 
     /// Connections served at once; further ones wait until one closes.
@@ -208,13 +212,19 @@ pub struct ExplainArgs {
 
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
-    /// URL to request; the check passes when it responds with status 200.
-    #[arg(value_name = "URL", default_value = "http://127.0.0.1:3904/healthz")]
-    pub url: String,
+    /// URL to request; the check passes when it responds with status 200. The default is
+    /// http://127.0.0.1:3904/healthz, or https://127.0.0.1:3904/healthz when the web config
+    /// has TLS.
+    #[arg(value_name = "URL")]
+    pub url: Option<String>,
 
-    /// The web config file of the logtally to probe: with TLS in it, the probe connects with
-    /// TLS and trusts exactly the certificate in its cert_file.
-    #[arg(long = "web.config.file", value_name = "FILE")]
+    /// The web config file of the logtally to probe. With TLS in it, the probe can request
+    /// https:// URLs, and trusts exactly the certificate in its cert_file.
+    #[arg(
+        long = "web.config.file",
+        value_name = "FILE",
+        env = "LOGTALLY_WEB_CONFIG_FILE"
+    )]
     pub web_config_file: Option<PathBuf>,
 
     /// How long to wait for the response.

@@ -458,6 +458,19 @@ fn probe_over_tls() {
     let healthy = probe(&web_config, "/healthz");
     assert_eq!(healthy.status.code(), Some(0), "{}", stderr(&healthy));
 
+    // The variable that `logtally run` reads too, so one setting in a container covers both.
+    let from_environment = Command::new(common::binary())
+        .args(["probe", &format!("{base}/healthz")])
+        .env("LOGTALLY_WEB_CONFIG_FILE", &web_config)
+        .output()
+        .unwrap();
+    assert_eq!(
+        from_environment.status.code(),
+        Some(0),
+        "{}",
+        stderr(&from_environment)
+    );
+
     let metrics = probe(&web_config, "/metrics");
     assert_eq!(metrics.status.code(), Some(1));
     assert_eq!(
@@ -537,8 +550,28 @@ fn slow_clients_disconnected() {
         b"GET /metrics HTTP/1.1\r\nHost: x\r\n",
     );
     let handshake = read_until_closed(tls_daemon.address, b"");
+    // A keep-alive connection that stays idle after one response is closed the same way.
+    let address = plain_daemon.address;
+    let idle = thread::spawn(move || {
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut response = Vec::new();
+        let mut buffer = [0u8; 256];
+        while !response.ends_with(b"\r\n\r\nok\n") {
+            let read = stream.read(&mut buffer).unwrap();
+            assert_ne!(read, 0, "closed before the whole response");
+            response.extend_from_slice(&buffer[..read]);
+        }
+        stream.read(&mut buffer)
+    });
     assert_eq!(headers.join().unwrap().unwrap(), 0);
     assert_eq!(handshake.join().unwrap().unwrap(), 0);
+    assert_eq!(idle.join().unwrap().unwrap(), 0);
 }
 
 #[test]

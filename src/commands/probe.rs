@@ -1,7 +1,9 @@
 //! `logtally probe`: a health check for containers whose image has no shell or curl. It requests
 //! `/healthz` (or any `http://` URL) from a running logtally and exits 0 on status 200.
 //!
-//! With `--web.config.file` naming a config with TLS, it also requests `https://` URLs. It
+//! With `--web.config.file` (or `LOGTALLY_WEB_CONFIG_FILE`, which `logtally run` reads too, so
+//! that one variable in a container covers both) naming a config with TLS, it also requests
+//! `https://` URLs, and does so by default. It
 //! trusts exactly the certificate in that config's `cert_file` instead of checking a chain and
 //! a host name. The probe runs beside the server and reads the same file, and a certificate
 //! issued for a service name would not match `127.0.0.1` anyway.
@@ -23,6 +25,16 @@ use rustls::{
 use crate::cli::ProbeArgs;
 use crate::web_config::{self, TlsSettings};
 
+/// Returns the URL probed when none is given: `/healthz` on the default port, over TLS when
+/// the web config has it.
+pub fn default_url(tls: bool) -> &'static str {
+    if tls {
+        "https://127.0.0.1:3904/healthz"
+    } else {
+        "http://127.0.0.1:3904/healthz"
+    }
+}
+
 /// Runs the command: exit status 0 when the URL responds with status 200 within the timeout,
 /// 1 otherwise.
 pub fn run(args: &ProbeArgs) -> ExitCode {
@@ -36,14 +48,18 @@ pub fn run(args: &ProbeArgs) -> ExitCode {
         },
         None => None,
     };
-    match probe(&args.url, args.timeout, tls) {
+    let url = args
+        .url
+        .as_deref()
+        .unwrap_or_else(|| default_url(tls.is_some()));
+    match probe(url, args.timeout, tls) {
         Ok(200) => ExitCode::SUCCESS,
         Ok(status) => {
-            eprintln!("logtally: {} responded with status {status}", args.url);
+            eprintln!("logtally: {url} responded with status {status}");
             ExitCode::FAILURE
         }
         Err(message) => {
-            eprintln!("logtally: probe of {} failed: {message}", args.url);
+            eprintln!("logtally: probe of {url} failed: {message}");
             ExitCode::FAILURE
         }
     }
