@@ -22,7 +22,7 @@ use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -53,6 +53,9 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// that an oversized header section is read whole and rejected with 431 before the connection
 /// closes. Closing with unread input would reset the connection and lose that response.
 const MAX_BUFFER_BYTES: usize = 2 * MAX_HEADER_BYTES;
+
+/// Minimum time between two warnings that every connection slot is taken.
+const FULL_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Produces the exposition text for one scrape, in the given format.
 pub type Scrape = Arc<dyn Fn(Format) -> String + Send + Sync>;
@@ -115,9 +118,10 @@ pub async fn serve(listener: TcpListener, site: Site, shutdown: impl Future<Outp
     let slots = Arc::new(Semaphore::new(site.max_connections));
     let authenticator = Arc::new(Authenticator::default());
     let mut accept_failing = false;
+    let mut full_warned: Option<Instant> = None;
     loop {
         let slot = tokio::select! {
-            slot = connection_slot(&slots, site.max_connections) => slot,
+            slot = connection_slot(&slots, site.max_connections, &mut full_warned) => slot,
             () = &mut shutdown => return,
         };
         let accepted = tokio::select! {
@@ -147,15 +151,23 @@ pub async fn serve(listener: TcpListener, site: Site, shutdown: impl Future<Outp
     }
 }
 
-/// Waits for one of the `max` connection slots, logging when all are taken.
-async fn connection_slot(slots: &Arc<Semaphore>, max: usize) -> OwnedSemaphorePermit {
+/// Waits for one of the `max` connection slots. When all are taken it logs a warning, at most
+/// once per [`FULL_WARNING_INTERVAL`], since a flood would otherwise log one per connection.
+async fn connection_slot(
+    slots: &Arc<Semaphore>,
+    max: usize,
+    last_warned: &mut Option<Instant>,
+) -> OwnedSemaphorePermit {
     if let Ok(slot) = slots.clone().try_acquire_owned() {
         return slot;
     }
-    warn!(
-        max_connections = max,
-        "Serving the maximum number of connections; new ones wait until one closes."
-    );
+    if last_warned.is_none_or(|warned| warned.elapsed() >= FULL_WARNING_INTERVAL) {
+        *last_warned = Some(Instant::now());
+        warn!(
+            max_connections = max,
+            "Serving the maximum number of connections; new ones wait until one closes."
+        );
+    }
     slots
         .clone()
         .acquire_owned()
