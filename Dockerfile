@@ -29,8 +29,10 @@ COPY --from=build --chown=65532:65532 /out/var/lib/logtally /var/lib/logtally
 USER 65532:65532
 EXPOSE 3904
 VOLUME ["/var/lib/logtally"]
-# The image has no shell or curl; logtally checks its own /healthz.
+# The image has no shell or curl; logtally checks its own /healthz on port 3904. With TLS on,
+# set LOGTALLY_WEB_CONFIG_FILE instead of --web.config.file: run and probe both read it, and the
+# probe then checks https://127.0.0.1:3904/healthz.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s \
-  CMD ["/usr/local/bin/logtally", "probe", "http://127.0.0.1:3904/healthz"]
+  CMD ["/usr/local/bin/logtally", "probe"]
 ENTRYPOINT ["/usr/local/bin/logtally"]
 CMD ["run", "--rules", "/etc/logtally/rules", "--logs", "/var/log/proxy/*.log", "--positions", "/var/lib/logtally/positions.json", "--web.listen-address", ":3904"]

@@ -78,6 +78,24 @@ pub struct RunArgs {
     )]
     pub telemetry_path: String,
 
+    /// YAML file with TLS and basic auth settings, in the Prometheus exporter toolkit's web
+    /// config format. It is loaded again when it or a file it names changes.
+    #[arg(
+        long = "web.config.file",
+        value_name = "FILE",
+        env = "LOGTALLY_WEB_CONFIG_FILE"
+    )]
+    pub web_config_file: Option<PathBuf>,
+
+    /// Connections served at once; further ones wait until one closes.
+    #[arg(
+        long = "web.max-connections",
+        value_name = "COUNT",
+        default_value_t = DEFAULT_MAX_CONNECTIONS,
+        value_parser = clap::value_parser!(u16).range(1..)
+    )]
+    pub max_connections: u16,
+
     /// File that stores each followed file's read position across restarts.
     #[arg(long, value_name = "FILE")]
     pub positions: Option<PathBuf>,
@@ -194,14 +212,30 @@ pub struct ExplainArgs {
 
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
-    /// URL to request; the check passes when it responds with status 200.
-    #[arg(value_name = "URL", default_value = "http://127.0.0.1:3904/healthz")]
-    pub url: String,
+    /// URL to request; the check passes when it responds with status 200. The default is
+    /// http://127.0.0.1:3904/healthz, or https://127.0.0.1:3904/healthz when the web config
+    /// has TLS.
+    #[arg(value_name = "URL")]
+    pub url: Option<String>,
+
+    /// The web config file of the logtally to probe. With TLS in it, the probe can request
+    /// https:// URLs, and trusts exactly the certificate in its cert_file.
+    #[arg(
+        long = "web.config.file",
+        value_name = "FILE",
+        env = "LOGTALLY_WEB_CONFIG_FILE"
+    )]
+    pub web_config_file: Option<PathBuf>,
 
     /// How long to wait for the response.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,
 }
+
+/// Default of `--web.max-connections`: far more than the few Prometheus servers and probes
+/// that scrape one logtally keep open, and few enough that held-open connections cannot take
+/// the file descriptors that followed logs need.
+pub const DEFAULT_MAX_CONNECTIONS: u16 = 256;
 
 /// Parses a byte count of at least 1.
 fn parse_positive_bytes(text: &str) -> Result<usize, String> {

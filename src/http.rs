@@ -4,34 +4,58 @@
 //! enabled) and a landing page at `/`. Every other path returns 404, and methods other than
 //! GET and HEAD return 405. The server
 //! knows nothing of rules or files: it calls a [`Scrape`] function for the body.
+//!
+//! With a web config (`--web.config.file`) it speaks TLS and requires basic auth on every path
+//! but `/healthz` and `/ready`, which report only that the process is alive and has caught
+//! up, so that container and Kubernetes probes work without the password.
+//!
+//! Limits against clients that hold connections open: the request headers (and the TLS
+//! handshake) must arrive within [`HEADER_READ_TIMEOUT`], the header section may be at most
+//! [`MAX_HEADER_BYTES`] (larger gets 431), and at most [`Site::max_connections`] connections
+//! are served at once; further ones wait in the kernel's accept queue.
+
+mod auth;
+mod tls;
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{
-    ACCEPT, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, VARY,
+    ACCEPT, ACCEPT_ENCODING, ALLOW, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue,
+    VARY, WWW_AUTHENTICATE,
 };
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info, warn};
 
+use self::auth::Authenticator;
 use crate::exposition::Format;
+use crate::web_config::WatchedWebConfig;
 
-/// Time a client has to send its request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a client has to complete the TLS handshake and to send its request headers, each.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Largest request header section accepted, in bytes.
-const MAX_HEADER_BYTES: usize = 16 * 1024;
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Largest read buffer of a connection, in bytes. It is larger than [`MAX_HEADER_BYTES`] so
+/// that an oversized header section is read whole and rejected with 431 before the connection
+/// closes. Closing with unread input would reset the connection and lose that response.
+const MAX_BUFFER_BYTES: usize = 2 * MAX_HEADER_BYTES;
+
+/// Minimum time between two warnings that every connection slot is taken.
+const FULL_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Produces the exposition text for one scrape, in the given format.
 pub type Scrape = Arc<dyn Fn(Format) -> String + Send + Sync>;
@@ -39,7 +63,7 @@ pub type Scrape = Arc<dyn Fn(Format) -> String + Send + Sync>;
 /// Reloads the rules, returning the error text when they fail to load.
 pub type Reload = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
-/// The content the server serves, and its telemetry path.
+/// The content the server serves, its telemetry path, and how it is protected.
 #[derive(Clone)]
 pub struct Site {
     pub telemetry_path: String,
@@ -48,6 +72,11 @@ pub struct Site {
     pub ready: Arc<dyn Fn() -> bool + Send + Sync>,
     /// Serves `POST /-/reload` when set (`--web.enable-lifecycle`).
     pub reload: Option<Reload>,
+    /// TLS, basic auth and extra headers (`--web.config.file`); `None` serves plain HTTP to
+    /// anyone.
+    pub web_config: Option<Arc<WatchedWebConfig>>,
+    /// Connections served at once (`--web.max-connections`).
+    pub max_connections: usize,
 }
 
 /// Resolves a listen address. `:PORT` means every interface; it tries the IPv6 wildcard first
@@ -86,8 +115,15 @@ fn invalid_address(address: &str, reason: &str) -> io::Error {
 /// Accepts connections until `shutdown` completes.
 pub async fn serve(listener: TcpListener, site: Site, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
+    let slots = Arc::new(Semaphore::new(site.max_connections));
+    let authenticator = Arc::new(Authenticator::default());
     let mut accept_failing = false;
+    let mut full_warned: Option<Instant> = None;
     loop {
+        let slot = tokio::select! {
+            slot = connection_slot(&slots, site.max_connections, &mut full_warned) => slot,
+            () = &mut shutdown => return,
+        };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut shutdown => return,
@@ -106,22 +142,72 @@ pub async fn serve(listener: TcpListener, site: Site, shutdown: impl Future<Outp
                 continue;
             }
         };
-
         let site = site.clone();
+        let authenticator = authenticator.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let site = site.clone();
-                async move { Ok::<_, Infallible>(respond(&site, &request).await) }
-            });
-            let connection = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .max_buf_size(MAX_HEADER_BYTES.max(8192))
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(error) = connection.await {
-                debug!(%peer, %error, "Connection ended with an error.");
-            }
+            let _slot = slot;
+            connection(stream, peer, site, authenticator).await;
         });
+    }
+}
+
+/// Waits for one of the `max` connection slots. When all are taken it logs a warning, at most
+/// once per [`FULL_WARNING_INTERVAL`], since a flood would otherwise log one per connection.
+async fn connection_slot(
+    slots: &Arc<Semaphore>,
+    max: usize,
+    last_warned: &mut Option<Instant>,
+) -> OwnedSemaphorePermit {
+    if let Ok(slot) = slots.clone().try_acquire_owned() {
+        return slot;
+    }
+    if last_warned.is_none_or(|warned| warned.elapsed() >= FULL_WARNING_INTERVAL) {
+        *last_warned = Some(Instant::now());
+        warn!(
+            max_connections = max,
+            "Serving the maximum number of connections; new ones wait until one closes."
+        );
+    }
+    slots
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the semaphore is never closed")
+}
+
+/// Serves one connection, over TLS when the web config in force at its start has it.
+async fn connection(stream: TcpStream, peer: SocketAddr, site: Site, auth: Arc<Authenticator>) {
+    let tls = site
+        .web_config
+        .as_ref()
+        .and_then(|web| web.current().tls.as_ref().map(|tls| tls.server.clone()));
+    let Some(tls) = tls else {
+        return serve_http(TokioIo::new(stream), peer, site, auth).await;
+    };
+    match tls::accept(stream, tls, HEADER_READ_TIMEOUT).await {
+        Ok(stream) => serve_http(TokioIo::new(stream), peer, site, auth).await,
+        Err(error) => debug!(%peer, %error, "TLS handshake failed."),
+    }
+}
+
+/// Serves HTTP/1.1 requests on one connection until it closes.
+async fn serve_http<I>(io: I, peer: SocketAddr, site: Site, auth: Arc<Authenticator>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| {
+        let site = site.clone();
+        let auth = auth.clone();
+        async move { Ok::<_, Infallible>(guarded(&site, &auth, &request).await) }
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_header_size(MAX_HEADER_BYTES)
+        .max_buf_size(MAX_BUFFER_BYTES)
+        .serve_connection(io, service);
+    if let Err(error) = connection.await {
+        debug!(%peer, %error, "Connection ended with an error.");
     }
 }
 
@@ -130,6 +216,43 @@ pub fn log_listening(listener: &TcpListener, telemetry_path: &str) {
     if let Ok(address) = listener.local_addr() {
         info!(%address, telemetry_path, "Listening.");
     }
+}
+
+/// Requires basic auth where the web config lists users, then responds and adds the web
+/// config's headers to the response.
+async fn guarded(
+    site: &Site,
+    auth: &Authenticator,
+    request: &Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let Some(web) = &site.web_config else {
+        return respond(site, request).await;
+    };
+    let config = web.current();
+    let open = matches!(request.uri().path(), "/healthz" | "/ready");
+    let authorization = request.headers().get(AUTHORIZATION);
+    let mut response =
+        if open || !config.basic_auth() || auth.check(&config.users, authorization).await {
+            respond(site, request).await
+        } else {
+            unauthorized()
+        };
+    for (name, value) in &config.headers {
+        response.headers_mut().insert(name.clone(), value.clone());
+    }
+    response
+}
+
+fn unauthorized() -> Response<Full<Bytes>> {
+    let mut response = text(
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized: give a user name and password (basic auth).\n",
+    );
+    response.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"logtally\""),
+    );
+    response
 }
 
 async fn respond(site: &Site, request: &Request<Incoming>) -> Response<Full<Bytes>> {

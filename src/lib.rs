@@ -29,3 +29,4 @@ pub mod rules;
 pub mod self_metrics;
 pub mod state;
 pub mod tail;
+pub mod web_config;

@@ -137,8 +137,13 @@ fn health_check_uses_probe() {
     let Command::Probe(probe) = cli.command else {
         panic!("the health check does not run probe")
     };
+    assert_eq!(probe.url, None, "the probe requests its default URL");
     assert_eq!(
-        probe.url, "http://127.0.0.1:3904/healthz",
-        "the probe asks the default port"
+        logtally::commands::probe::default_url(false),
+        "http://127.0.0.1:3904/healthz"
+    );
+    assert_eq!(
+        logtally::commands::probe::default_url(true),
+        "https://127.0.0.1:3904/healthz"
     );
 }

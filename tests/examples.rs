@@ -1,6 +1,7 @@
 //! The deployment examples are checked here, since no container can run on the test machine:
 //! YAML parses, the logtally command in each parses with the real argument parser, the log
-//! volume is shared and read-only for logtally, and the alerting rules pass promtool.
+//! volume is shared and read-only for logtally, the alerting rules pass promtool, and the web
+//! config loads.
 
 mod common;
 
@@ -212,4 +213,34 @@ fn dashboard_queries_shipped_metrics() {
             }
         }
     }
+}
+
+#[test]
+fn web_config_example_loads() {
+    // The example names logtally.crt and logtally.key beside it; test ones take their place.
+    let dir = tempfile::tempdir().unwrap();
+    let pki = common::tls::Pki::create(dir.path());
+    std::fs::copy(&pki.server_cert, dir.path().join("logtally.crt")).unwrap();
+    std::fs::copy(&pki.server_key, dir.path().join("logtally.key")).unwrap();
+    let path = dir.path().join("web-config.yml");
+    std::fs::write(&path, read("examples/web-config/web-config.yml")).unwrap();
+
+    let config = logtally::web_config::load(&path).unwrap_or_else(|error| panic!("{error}"));
+    let tls = config.tls.as_ref().expect("the example has TLS");
+    assert!(!tls.client_certificate_required);
+    let users: Vec<&String> = config.users.keys().collect();
+    assert_eq!(users, ["prometheus"]);
+    assert!(bcrypt::verify("change-me", &config.users["prometheus"]).unwrap());
+    let headers: Vec<(&str, &str)> = config
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.to_str().unwrap()))
+        .collect();
+    assert_eq!(
+        headers,
+        [
+            ("strict-transport-security", "max-age=31536000"),
+            ("x-content-type-options", "nosniff"),
+        ]
+    );
 }

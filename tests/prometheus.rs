@@ -6,10 +6,9 @@
 
 mod common;
 
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Daemon, Prometheus, append, write_file};
+use common::{Daemon, Prometheus, append, wait_for_query, write_file};
 
 const RULES: &str = r#"
 [parse]
@@ -27,25 +26,6 @@ type = "counter"
 help = "Response body bytes."
 value = "bytes"
 "#;
-
-/// Queries until the one result's value equals `expected`, or fails after `timeout`.
-fn wait_for(prometheus: &Prometheus, query: &str, expected: &str, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    let mut last = None;
-    while Instant::now() < deadline {
-        last = prometheus
-            .query(query)
-            .and_then(|results| match results.as_slice() {
-                [only] => only["value"][1].as_str().map(str::to_owned),
-                _ => None,
-            });
-        if last.as_deref() == Some(expected) {
-            return;
-        }
-        thread::sleep(Duration::from_millis(250));
-    }
-    panic!("Prometheus query {query} gave {last:?}, expected {expected:?}, within {timeout:?}");
-}
 
 #[test]
 fn prometheus_scrapes_counter() {
@@ -78,19 +58,19 @@ fn prometheus_scrapes_counter() {
     append(&log, lines.as_bytes());
 
     let timeout = Duration::from_secs(60);
-    wait_for(&prometheus, "up{job=\"logtally\"}", "1", timeout);
-    wait_for(
+    wait_for_query(&prometheus, "up{job=\"logtally\"}", "1", timeout);
+    wait_for_query(
         &prometheus,
         "http_requests_total{method=\"GET\",status=\"200\"}",
         "200",
         timeout,
     );
-    wait_for(
+    wait_for_query(
         &prometheus,
         "http_requests_total{method=\"POST\",status=\"500\"}",
         "50",
         timeout,
     );
     // 0 + 1 + ... + 249
-    wait_for(&prometheus, "http_response_bytes_total", "31125", timeout);
+    wait_for_query(&prometheus, "http_response_bytes_total", "31125", timeout);
 }

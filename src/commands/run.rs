@@ -25,6 +25,7 @@ use crate::rules::RuleSet;
 use crate::self_metrics::{self, ReloadStatus};
 use crate::state::{self, SavedFile};
 use crate::tail::{Feed, LineSink, TailConfig, TailStats, Tailer};
+use crate::web_config::WatchedWebConfig;
 
 mod signals;
 
@@ -49,6 +50,17 @@ pub fn run(args: &RunArgs) -> ExitCode {
         eprintln!("logtally: invalid --web.telemetry-path {path:?}: it must start with /");
         return ExitCode::FAILURE;
     }
+
+    let web_config = match &args.web_config_file {
+        Some(path) => match WatchedWebConfig::load(path) {
+            Ok(web_config) => Some(Arc::new(web_config)),
+            Err(error) => {
+                eprintln!("logtally: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
 
     let config = tail_config(args, &rules);
     if config.globs.is_empty() {
@@ -112,7 +124,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         })
         .expect("spawning a thread");
 
-    let site = site(args, live.clone(), tail_stats);
+    let site = site(args, live.clone(), tail_stats, web_config);
     let tailer_failed = runtime.block_on(async {
         http::log_listening(&listener, &site.telemetry_path);
         let (stop, stopped) = tokio::sync::oneshot::channel::<bool>();
@@ -198,8 +210,13 @@ fn tail_config(args: &RunArgs, rules: &RuleSet) -> TailConfig {
 }
 
 /// What the HTTP server serves: the scrape, readiness and, with `--web.enable-lifecycle`,
-/// reloads.
-fn site(args: &RunArgs, live: Arc<Live>, tail: TailStats) -> Site {
+/// reloads; and how it protects them.
+fn site(
+    args: &RunArgs,
+    live: Arc<Live>,
+    tail: TailStats,
+    web_config: Option<Arc<WatchedWebConfig>>,
+) -> Site {
     let ready_tail = tail.clone();
     let default_expire = args.metrics_expire;
     let reload = args.enable_lifecycle.then(|| {
@@ -213,6 +230,8 @@ fn site(args: &RunArgs, live: Arc<Live>, tail: TailStats) -> Site {
         scrape: Arc::new(move |format| scrape(&live, &tail, format, default_expire)),
         ready: Arc::new(move || ready_tail.caught_up()),
         reload,
+        web_config,
+        max_connections: usize::from(args.max_connections),
     }
 }
 

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -387,9 +389,20 @@ pub struct Prometheus {
 impl Prometheus {
     /// Starts `program` with its configuration and data in `dir`.
     pub fn start(program: &Path, dir: &Path, target: SocketAddr) -> Prometheus {
+        Prometheus::start_with(program, dir, target, "")
+    }
+
+    /// Starts as [`Prometheus::start`] does, adding `job_settings` (YAML lines indented by four
+    /// spaces, such as `scheme` or `basic_auth`) to the scrape job.
+    pub fn start_with(
+        program: &Path,
+        dir: &Path,
+        target: SocketAddr,
+        job_settings: &str,
+    ) -> Prometheus {
         let config = format!(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
-             scrape_configs:\n  - job_name: logtally\n    static_configs:\n      - targets: ['{target}']\n"
+             scrape_configs:\n  - job_name: logtally\n{job_settings}    static_configs:\n      - targets: ['{target}']\n"
         );
         let config = write_file(dir, "prometheus.yml", &config);
         let address = free_loopback_port();
@@ -434,4 +447,23 @@ impl Drop for Prometheus {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Queries until the one result's value equals `expected`, or fails after `timeout`.
+pub fn wait_for_query(prometheus: &Prometheus, query: &str, expected: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    let mut last = None;
+    while Instant::now() < deadline {
+        last = prometheus
+            .query(query)
+            .and_then(|results| match results.as_slice() {
+                [only] => only["value"][1].as_str().map(str::to_owned),
+                _ => None,
+            });
+        if last.as_deref() == Some(expected) {
+            return;
+        }
+        thread::sleep(Duration::from_millis(250));
+    }
+    panic!("Prometheus query {query} gave {last:?}, expected {expected:?}, within {timeout:?}");
 }
