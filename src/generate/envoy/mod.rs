@@ -455,7 +455,7 @@ fn metrics(fields: &[Field], grpc: bool) -> String {
     }
     if let Some(flags) = labelled(Role::ResponseFlags) {
         let keys = format!(
-            "{}unless = {{ {} = '^-$' }}\n",
+            "{}unless = {{ {} = '^-?$' }}\n",
             labels(&[label("response_flags", &flags.name)]),
             flags.name
         );
@@ -759,7 +759,7 @@ mod tests {
             "{rules}"
         );
         assert!(
-            rules.contains("labels = [\"response_flags\"]\nunless = { response_flags = '^-$' }\n"),
+            rules.contains("labels = [\"response_flags\"]\nunless = { response_flags = '^-?$' }\n"),
             "{rules}"
         );
     }
