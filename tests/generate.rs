@@ -274,3 +274,63 @@ fn generate_nginx_needs_format() {
          '$remote_addr [$time_local] \"$request\" $status'\n"
     );
 }
+
+/// Envoy's default format, as `rules/envoy.toml` documents it.
+const ENVOY_DEFAULT: &str = r#"[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%""#;
+
+/// Istio's default text format, as `rules/istio.toml` documents it.
+const ISTIO: &str = r#"[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% "%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" %UPSTREAM_CLUSTER% %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% %REQUESTED_SERVER_NAME% %ROUTE_NAME%\n"#;
+
+/// The format dictionary of `rules/envoy-json.toml`, as a JSON object.
+const ENVOY_JSON: &str = r#"{"start_time": "%START_TIME%", "method": "%REQ(:METHOD)%",
+  "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%", "protocol": "%PROTOCOL%",
+  "response_code": "%RESPONSE_CODE%", "response_flags": "%RESPONSE_FLAGS%",
+  "response_code_details": "%RESPONSE_CODE_DETAILS%", "bytes_received": "%BYTES_RECEIVED%",
+  "bytes_sent": "%BYTES_SENT%", "duration": "%DURATION%",
+  "upstream_service_time": "%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%",
+  "x_forwarded_for": "%REQ(X-FORWARDED-FOR)%", "user_agent": "%REQ(USER-AGENT)%",
+  "request_id": "%REQ(X-REQUEST-ID)%", "authority": "%REQ(:AUTHORITY)%",
+  "upstream_host": "%UPSTREAM_HOST%", "upstream_cluster": "%UPSTREAM_CLUSTER%",
+  "downstream_remote_address": "%DOWNSTREAM_REMOTE_ADDRESS%", "route_name": "%ROUTE_NAME%"}"#;
+
+/// Generates rules for an Envoy format and checks that they give the shipped rule file's
+/// exposition and standard error on its sample, which `tests/shipped_rules.rs` checks against
+/// counts made by hand.
+fn generated_equals_shipped(format: &str, shipped: &str, log: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = logtally(&["generate", "envoy", format]);
+    assert_eq!(generated.status.code(), Some(0), "{}", stderr(&generated));
+    let rules = write_file(dir.path(), "generated.toml", &stdout(&generated));
+
+    let from_generated = logtally(&["once", "--rules", rules.to_str().unwrap(), log]);
+    let from_shipped = logtally(&["once", "--rules", shipped, log]);
+    assert_eq!(stdout(&from_generated), stdout(&from_shipped));
+    assert_eq!(
+        stderr(&from_generated).replace(rules.to_str().unwrap(), shipped),
+        stderr(&from_shipped)
+    );
+}
+
+#[test]
+fn generated_grpc_equals_shipped() {
+    let format = format!("{ENVOY_DEFAULT} %TRAILER(GRPC-STATUS)%");
+    generated_equals_shipped(
+        &format,
+        "rules/envoy-grpc.toml",
+        "testdata/envoy-grpc/access.log",
+    );
+}
+
+#[test]
+fn generated_istio_equals_shipped() {
+    generated_equals_shipped(ISTIO, "rules/istio.toml", "testdata/istio/access.log");
+}
+
+#[test]
+fn generated_json_dictionary_equals_shipped() {
+    generated_equals_shipped(
+        ENVOY_JSON,
+        "rules/envoy-json.toml",
+        "testdata/envoy-json/access.log",
+    );
+}
