@@ -1,13 +1,15 @@
-//! Envoy access-log format strings split into literal text and command operators, and what the
-//! generator knows about each operator's values.
+//! Envoy access-log format strings split into literal text and command operators, and the
+//! kind of values each operator writes.
 //!
 //! An operator is `%NAME%`, `%NAME(ARGUMENT)%` or `%NAME(ARGUMENT):LENGTH%`, with NAME in capital
 //! letters, digits and `_`, and an argument without `)`. Envoy rejects a `%` that starts no such
 //! operator, and so does [`parse`].
 
+use std::fmt::Write;
+
 use thiserror::Error;
 
-/// Why a format string cannot be read.
+/// An error in a format string.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum FormatError {
     #[error(
@@ -57,7 +59,7 @@ pub struct Operator {
     pub text: String,
 }
 
-/// Longest operator text quoted in an error message, in characters.
+/// Maximum length of the operator text quoted in an error message, in characters.
 const QUOTED_TEXT_CHARS: usize = 40;
 
 /// Splits a format string into literal text and operators.
@@ -145,7 +147,7 @@ fn operator_at(text: &str, column: usize) -> Result<Operator, FormatError> {
     })
 }
 
-/// The text for an error message, cut after [`QUOTED_TEXT_CHARS`] characters.
+/// Cuts text for an error message after [`QUOTED_TEXT_CHARS`] characters.
 fn shortened(text: &str) -> String {
     match text.char_indices().nth(QUOTED_TEXT_CHARS) {
         Some((end, _)) => format!("{}...", &text[..end]),
@@ -174,7 +176,7 @@ pub enum Values {
     Text,
 }
 
-/// What a field feeds in the starter metrics.
+/// The part a field plays in the starter metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Method,
@@ -191,7 +193,7 @@ pub enum Role {
     None,
 }
 
-/// What the generator knows about an operator.
+/// The values and the metric role of an operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Kind {
     pub values: Values,
@@ -298,7 +300,7 @@ const HEADER_OPERATORS: &[&str] = &[
 ];
 
 impl Operator {
-    /// Returns what the generator knows about this operator.
+    /// Returns the kind of this operator's values and its metric role.
     pub fn kind(&self) -> Kind {
         let name = self.name.as_str();
         if HEADER_OPERATORS.contains(&name) {
@@ -323,8 +325,8 @@ impl Operator {
         }
     }
 
-    /// The kind of a header operator. `%REQ(X?Y)%` writes header X, or Y when X is absent: it
-    /// keeps a narrower class or a role only when both alternatives share it, except that a
+    /// Returns the kind of a header operator. `%REQ(X?Y)%` writes header X, or Y when X is
+    /// absent, so it keeps a narrower class or a role only when both alternatives share it. A
     /// path alternative makes the whole a path.
     fn header_kind(&self) -> Kind {
         let kinds: Vec<Kind> = self
@@ -340,7 +342,8 @@ impl Operator {
         }
     }
 
-    /// The header names of a header operator's argument, in capitals: one, or two for `X?Y`.
+    /// Returns the header names of a header operator's argument in capitals: one, or two for
+    /// `X?Y`.
     fn header_names(&self) -> impl Iterator<Item = String> + '_ {
         self.argument
             .as_deref()
@@ -349,9 +352,9 @@ impl Operator {
             .map(str::to_ascii_uppercase)
     }
 
-    /// A field name for the operator: a header's name (a pseudo-header such as `:PATH` when one
-    /// of the alternatives is one), or the operator's name with its argument, in lower case
-    /// with `_` for other characters.
+    /// Returns a field name for the operator, in lower case with `_` for other characters. A
+    /// header operator is named after its header, or after the pseudo-header (such as `:PATH`)
+    /// when one of its alternatives is one. Other operators are named with their argument.
     pub fn field_name(&self) -> String {
         let name = if HEADER_OPERATORS.contains(&self.name.as_str()) {
             let headers: Vec<String> = self.header_names().collect();
@@ -373,7 +376,7 @@ impl Operator {
     }
 }
 
-/// The kind of one header.
+/// Returns the kind of one header.
 fn header_kind(operator: &str, header: &str) -> Kind {
     let request = operator.starts_with("REQ");
     match header {
@@ -411,9 +414,9 @@ pub fn identifier(text: &str) -> String {
 pub const DEFAULT_START_TIME: &str =
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z";
 
-/// A regex for the times a `%START_TIME(...)%` strftime format writes. Envoy adds `%s` (epoch
-/// seconds) and `%f`, `%1f` to `%9f` (fractions of a second) to strftime's specifiers.
-/// Specifiers not known here match any text.
+/// Translates a `%START_TIME(...)%` strftime format into a regex for the times it writes.
+/// Envoy (documented since 1.7) adds `%s` (epoch seconds), `%f` (9 fraction digits) and `%1f` to
+/// `%9f` (that many fraction digits) to strftime's specifiers. Other specifiers match any text.
 pub fn strftime_regex(format: &str) -> String {
     let mut regex = String::new();
     let mut chars = format.chars().peekable();
@@ -422,9 +425,15 @@ pub fn strftime_regex(format: &str) -> String {
             regex.push_str(&regex::escape(&c.to_string()));
             continue;
         }
-        let mut specifier = chars.next().unwrap_or('%');
-        if specifier.is_ascii_digit() && chars.peek() == Some(&'f') {
-            specifier = chars.next().unwrap_or('f');
+        let specifier = chars.next().unwrap_or('%');
+        if specifier == 'f' {
+            regex.push_str("[0-9]{9}");
+            continue;
+        }
+        if specifier.is_ascii_digit() && specifier != '0' && chars.peek() == Some(&'f') {
+            chars.next();
+            write!(regex, "[0-9]{{{specifier}}}").ok();
+            continue;
         }
         regex.push_str(match specifier {
             'Y' | 'G' => "[0-9]{4}",
@@ -432,7 +441,7 @@ pub fn strftime_regex(format: &str) -> String {
             'e' | 'k' | 'l' => "[ 0-9][0-9]",
             'j' => "[0-9]{3}",
             'u' | 'w' => "[0-9]",
-            's' | 'f' => "[0-9]+",
+            's' => "[0-9]+",
             'z' => "[+-][0-9]{4}",
             'Z' | 'a' | 'A' | 'b' | 'B' | 'h' | 'p' => "[A-Za-z]+",
             'F' => "[0-9]{4}-[0-9]{2}-[0-9]{2}",
@@ -623,8 +632,8 @@ mod tests {
     fn strftime_formats_become_regexes() {
         assert_eq!(
             strftime_regex("%Y-%m-%dT%H:%M:%S.%3f%z"),
-            r"[0-9]{4}\-[0-9]{2}\-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]+[+-][0-9]{4}"
+            r"[0-9]{4}\-[0-9]{2}\-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}[+-][0-9]{4}"
         );
-        assert_eq!(strftime_regex("%s %Q"), "[0-9]+ .*?");
+        assert_eq!(strftime_regex("%s.%f %Q"), r"[0-9]+\.[0-9]{9} .*?");
     }
 }
