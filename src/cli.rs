@@ -190,13 +190,14 @@ pub struct CompletionsArgs {
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// The proxy whose format string follows.
-    #[arg(value_name = "PROXY", value_parser = ["nginx"])]
+    /// The proxy whose format string follows: nginx or envoy.
+    #[arg(value_name = "PROXY", value_parser = ["nginx", "envoy"])]
     pub proxy: String,
 
-    /// The format string, as in nginx's log_format directive (quote it for the shell).
+    /// The format string, as in nginx's log_format directive or Envoy's access-log format
+    /// (quote it for the shell). Without it, envoy uses Envoy's default format.
     #[arg(value_name = "FORMAT")]
-    pub format: String,
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Args)]

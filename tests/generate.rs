@@ -1,5 +1,6 @@
-//! Rule files generated from nginx `log_format` strings read every line nginx wrote with those
-//! formats, and count what the independently counted combined log counts.
+//! Rule files generated from nginx `log_format` strings and Envoy format strings read every line
+//! the proxy wrote with those formats, and count what the independent counts of the same
+//! requests count.
 
 mod common;
 
@@ -159,5 +160,177 @@ fn unknown_escape_parameter_rejected() {
     assert_eq!(
         stderr(&output),
         "logtally: cannot generate rules: invalid escape=xml: nginx accepts default, json or none\n"
+    );
+}
+
+/// Runs `benches/count_envoy.py`, which splits Envoy default-format lines by hand, on `log`.
+fn independent_envoy_count(log: &str) -> String {
+    let output = std::process::Command::new("python3")
+        .args(["benches/count_envoy.py", log])
+        .current_dir(root())
+        .output()
+        .expect("running python3 benches/count_envoy.py");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn generated_envoy_default_reads_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = logtally(&["generate", "envoy"]);
+    assert_eq!(generated.status.code(), Some(0), "{}", stderr(&generated));
+    let rules = write_file(dir.path(), "generated.toml", &stdout(&generated));
+    let check = logtally(&["check", rules.to_str().unwrap()]);
+    assert_eq!(
+        stdout(&check),
+        "1 rule file(s), 6 metric(s), 0 test(s): ok\n"
+    );
+
+    let output = logtally(&[
+        "once",
+        "--rules",
+        rules.to_str().unwrap(),
+        "testdata/envoy/access.log",
+    ]);
+    // The 5 lines that do not match are the sample's lines in other formats, as with
+    // rules/envoy.toml: every Envoy line matches.
+    let expected_stderr = format!(
+        "logtally: {}: 5 of 58 line(s) did not match the [parse] regex\n\
+         logtally: metric envoy_http_request_bytes_total: skipped 1 update(s), value dash\n\
+         logtally: metric envoy_http_response_bytes_total: skipped 1 update(s), value dash\n\
+         logtally: metric envoy_upstream_service_time_seconds: skipped 12 update(s), value dash\n",
+        rules.display()
+    );
+    assert_eq!(stderr(&output), expected_stderr);
+
+    let text = stdout(&output);
+    let shared = samples_starting(
+        &text,
+        &[
+            "envoy_http_requests_total",
+            "envoy_http_request_bytes_total",
+            "envoy_http_response_bytes_total",
+            "envoy_http_request_duration_seconds",
+            "envoy_upstream_service_time_seconds",
+        ],
+    );
+    let independent = independent_envoy_count("testdata/envoy/access.log");
+    assert_eq!(shared, independent);
+    let envoy_rules = logtally(&[
+        "once",
+        "--rules",
+        "rules/envoy.toml",
+        "testdata/envoy/access.log",
+    ]);
+    assert_eq!(
+        samples_starting(&stdout(&envoy_rules), &["envoy_"]),
+        shared,
+        "same counts as rules/envoy.toml"
+    );
+
+    // Counted by hand from the RESPONSE_FLAGS column of the sample's Envoy lines.
+    let flags = "\
+envoy_http_response_flags_total{response_flags=\"DC\"} 2
+envoy_http_response_flags_total{response_flags=\"DPE\"} 1
+envoy_http_response_flags_total{response_flags=\"NR\"} 2
+envoy_http_response_flags_total{response_flags=\"RL\"} 1
+envoy_http_response_flags_total{response_flags=\"UAEX\"} 1
+envoy_http_response_flags_total{response_flags=\"UF,URX\"} 1
+envoy_http_response_flags_total{response_flags=\"UH\"} 1
+envoy_http_response_flags_total{response_flags=\"UO\"} 1
+envoy_http_response_flags_total{response_flags=\"UT\"} 1
+";
+    assert_eq!(
+        samples_starting(&text, &["envoy_http_response_flags_total{"]),
+        flags
+    );
+}
+
+#[test]
+fn generate_envoy_rejects_unclosed_operator() {
+    let output = logtally(&["generate", "envoy", "[%START_TIME%] %RESPONSE_CODE"]);
+
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        "logtally: cannot generate rules: unclosed `%` at column 16: %RESPONSE_CODE needs a \
+         closing `%`\n"
+    );
+    assert_eq!(stdout(&output), "");
+}
+
+#[test]
+fn generate_nginx_needs_format() {
+    let output = logtally(&["generate", "nginx"]);
+
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        "logtally: cannot generate rules: nginx needs its log_format string, such as \
+         '$remote_addr [$time_local] \"$request\" $status'\n"
+    );
+}
+
+/// Envoy's default format, as `rules/envoy.toml` documents it.
+const ENVOY_DEFAULT: &str = r#"[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%""#;
+
+/// Istio's default text format, as `rules/istio.toml` documents it.
+const ISTIO: &str = r#"[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% "%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" %UPSTREAM_CLUSTER% %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% %REQUESTED_SERVER_NAME% %ROUTE_NAME%\n"#;
+
+/// The format dictionary of `rules/envoy-json.toml`, as a JSON object.
+const ENVOY_JSON: &str = r#"{"start_time": "%START_TIME%", "method": "%REQ(:METHOD)%",
+  "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%", "protocol": "%PROTOCOL%",
+  "response_code": "%RESPONSE_CODE%", "response_flags": "%RESPONSE_FLAGS%",
+  "response_code_details": "%RESPONSE_CODE_DETAILS%", "bytes_received": "%BYTES_RECEIVED%",
+  "bytes_sent": "%BYTES_SENT%", "duration": "%DURATION%",
+  "upstream_service_time": "%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%",
+  "x_forwarded_for": "%REQ(X-FORWARDED-FOR)%", "user_agent": "%REQ(USER-AGENT)%",
+  "request_id": "%REQ(X-REQUEST-ID)%", "authority": "%REQ(:AUTHORITY)%",
+  "upstream_host": "%UPSTREAM_HOST%", "upstream_cluster": "%UPSTREAM_CLUSTER%",
+  "downstream_remote_address": "%DOWNSTREAM_REMOTE_ADDRESS%", "route_name": "%ROUTE_NAME%"}"#;
+
+/// Generates rules for an Envoy format and checks that they give the shipped rule file's
+/// exposition and standard error on its sample, which `tests/shipped_rules.rs` checks against
+/// counts made by hand.
+fn generated_equals_shipped(format: &str, shipped: &str, log: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = logtally(&["generate", "envoy", format]);
+    assert_eq!(generated.status.code(), Some(0), "{}", stderr(&generated));
+    let rules = write_file(dir.path(), "generated.toml", &stdout(&generated));
+
+    let from_generated = logtally(&["once", "--rules", rules.to_str().unwrap(), log]);
+    let from_shipped = logtally(&["once", "--rules", shipped, log]);
+    assert_eq!(stdout(&from_generated), stdout(&from_shipped));
+    assert_eq!(
+        stderr(&from_generated).replace(rules.to_str().unwrap(), shipped),
+        stderr(&from_shipped)
+    );
+}
+
+#[test]
+fn generated_grpc_equals_shipped() {
+    let format = format!("{ENVOY_DEFAULT} %TRAILER(GRPC-STATUS)%");
+    generated_equals_shipped(
+        &format,
+        "rules/envoy-grpc.toml",
+        "testdata/envoy-grpc/access.log",
+    );
+}
+
+#[test]
+fn generated_istio_equals_shipped() {
+    generated_equals_shipped(ISTIO, "rules/istio.toml", "testdata/istio/access.log");
+}
+
+#[test]
+fn generated_json_dictionary_equals_shipped() {
+    generated_equals_shipped(
+        ENVOY_JSON,
+        "rules/envoy-json.toml",
+        "testdata/envoy-json/access.log",
     );
 }

@@ -9,6 +9,8 @@
 
 use std::fmt::Write;
 
+use super::{label, metric};
+
 /// Histogram buckets for request times in seconds: the Prometheus Go client's default buckets
 /// (5 ms to 10 s) with 1 ms added.
 const LATENCY_BUCKETS: &str =
@@ -21,7 +23,7 @@ struct Variable {
 }
 
 /// Generates a rule file for an nginx `log_format` string.
-pub fn nginx(format: &str) -> Result<String, String> {
+pub fn rule_file(format: &str) -> Result<String, String> {
     let format = strip_escape(format.trim())?;
     if format.is_empty() {
         return Err("the format is empty; pass the log_format string in quotes".to_owned());
@@ -259,25 +261,13 @@ fn metrics(variables: &[Variable], json: bool) -> String {
     out
 }
 
-fn label(name: &str, field: &str) -> String {
-    if name == field {
-        format!("\"{name}\"")
-    } else {
-        format!("{{ {name} = \"{field}\" }}")
-    }
-}
-
-fn metric(name: &str, kind: &str, help: &str, rest: &str) -> String {
-    format!("\n[[metric]]\nname = \"{name}\"\ntype = \"{kind}\"\nhelp = \"{help}\"\n{rest}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn variables_become_groups() {
-        let rules = nginx(
+        let rules = rule_file(
             r#"$remote_addr [$time_local] "$request" $status $body_bytes_sent rt=$request_time"#,
         )
         .unwrap();
@@ -291,7 +281,7 @@ mod tests {
     #[test]
     fn json_formats_use_keys() {
         let rules =
-            nginx(r#"{"code":$status,"time":$request_time,"m":"$request_method"}"#).unwrap();
+            rule_file(r#"{"code":$status,"time":$request_time,"m":"$request_method"}"#).unwrap();
         assert!(rules.contains("format = \"json\""), "{rules}");
         assert!(
             rules.contains("labels = [{ method = \"m\" }, { status = \"code\" }]"),
@@ -303,11 +293,11 @@ mod tests {
     #[test]
     fn formats_without_variables_rejected() {
         assert_eq!(
-            nginx("plain text").unwrap_err(),
+            rule_file("plain text").unwrap_err(),
             "the format has no $variables"
         );
         assert_eq!(
-            nginx("  ").unwrap_err(),
+            rule_file("  ").unwrap_err(),
             "the format is empty; pass the log_format string in quotes"
         );
     }
