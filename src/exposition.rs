@@ -8,6 +8,8 @@
 //! creation time as a `_created` sample, names counter families without `_total`, and ends
 //! with `# EOF`.
 
+mod protobuf;
+
 use std::cmp::Ordering;
 use std::fmt::Write;
 
@@ -22,23 +24,38 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// The text formats logtally writes.
+/// The exposition formats logtally writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Prometheus,
     OpenMetrics,
+    /// Length-delimited protobuf, the only format that carries native histograms.
+    Protobuf,
 }
 
 impl Format {
-    /// Picks the format for an HTTP `Accept` header: OpenMetrics when it is listed in a version
-    /// logtally writes with a valid quality above zero, the Prometheus text format otherwise.
+    /// Picks the format for an HTTP `Accept` header: the one with the highest quality among
+    /// those logtally writes, preferring OpenMetrics, then protobuf, on a tie. Without a
+    /// header, or when it lists none of them, the Prometheus text format.
     pub fn negotiate(accept: Option<&str>) -> Format {
-        let wants_openmetrics =
-            accept.is_some_and(|accept| accept.split(',').any(accepts_openmetrics));
-        if wants_openmetrics {
-            Format::OpenMetrics
-        } else {
-            Format::Prometheus
+        let mut best = (0.0, Format::Prometheus);
+        for choice in accept.unwrap_or("").split(',') {
+            let Some((format, quality)) = parse_choice(choice) else {
+                continue;
+            };
+            if quality > best.0 || (quality == best.0 && format.rank() > best.1.rank()) {
+                best = (quality, format);
+            }
+        }
+        best.1
+    }
+
+    /// The preference among formats of equal quality.
+    fn rank(self) -> u8 {
+        match self {
+            Format::Prometheus => 0,
+            Format::Protobuf => 1,
+            Format::OpenMetrics => 2,
         }
     }
 
@@ -47,28 +64,64 @@ impl Format {
         match self {
             Format::Prometheus => CONTENT_TYPE,
             Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+            Format::Protobuf => protobuf::CONTENT_TYPE,
         }
     }
 }
 
-/// Returns true when one `Accept` choice requests OpenMetrics that logtally can serve. Version
-/// 0.0.1 is the name Prometheus gives its fallback for the same 1.0.0 format.
-fn accepts_openmetrics(choice: &str) -> bool {
+/// Reads one `Accept` choice: the format it names, if logtally writes it, and its quality.
+/// Version 0.0.1 is the name Prometheus gives its fallback for OpenMetrics 1.0.0. A choice
+/// with an invalid or zero quality names nothing.
+fn parse_choice(choice: &str) -> Option<(Format, f64)> {
     let mut parts = choice.split(';').map(str::trim);
-    let media = parts.next().unwrap_or("");
-    if !media.eq_ignore_ascii_case("application/openmetrics-text") {
-        return false;
-    }
-    parts.all(|parameter| match parameter.split_once('=') {
-        Some((name, value)) if name.trim().eq_ignore_ascii_case("q") => value
-            .trim()
-            .parse::<f64>()
-            .is_ok_and(|quality| quality > 0.0 && quality <= 1.0),
-        Some((name, value)) if name.trim().eq_ignore_ascii_case("version") => {
-            matches!(value.trim(), "1.0.0" | "0.0.1")
+    let media = parts.next().unwrap_or("").to_ascii_lowercase();
+    let mut quality = 1.0;
+    let mut version = None;
+    let mut proto = None;
+    let mut encoding = None;
+    for parameter in parts {
+        let Some((name, value)) = parameter.split_once('=') else {
+            continue;
+        };
+        let value = value.trim().trim_matches('"');
+        match name.trim().to_ascii_lowercase().as_str() {
+            "q" => quality = value.parse::<f64>().ok()?,
+            "version" => version = Some(value),
+            "proto" => proto = Some(value),
+            "encoding" => encoding = Some(value),
+            _ => {}
         }
-        _ => true,
-    })
+    }
+    if !(quality > 0.0 && quality <= 1.0) {
+        return None;
+    }
+    let format = match media.as_str() {
+        "application/openmetrics-text" if matches!(version, None | Some("1.0.0" | "0.0.1")) => {
+            Format::OpenMetrics
+        }
+        "application/vnd.google.protobuf"
+            if proto == Some("io.prometheus.client.MetricFamily")
+                && encoding == Some("delimited") =>
+        {
+            Format::Protobuf
+        }
+        "text/plain" if matches!(version, None | Some("0.0.4")) => Format::Prometheus,
+        "text/*" | "*/*" => Format::Prometheus,
+        _ => return None,
+    };
+    Some((format, quality))
+}
+
+/// Appends the families in `format`: text for the text formats, bytes for protobuf.
+pub fn encode_bytes(families: &mut [(&FamilyDef, &FamilySeries)], format: Format) -> Vec<u8> {
+    if format == Format::Protobuf {
+        let mut out = Vec::with_capacity(64 * 1024);
+        protobuf::encode(&mut out, families);
+        return out;
+    }
+    let mut text = String::with_capacity(64 * 1024);
+    encode_as(&mut text, families, format);
+    text.into_bytes()
 }
 
 /// Appends the given families to `out` in the Prometheus text format, sorted by name.
@@ -76,7 +129,8 @@ pub fn encode(out: &mut String, families: &mut [(&FamilyDef, &FamilySeries)]) {
     encode_as(out, families, Format::Prometheus);
 }
 
-/// Appends the given families to `out` in `format`, sorted by name.
+/// Appends the given families to `out` in a text `format`, sorted by name. Protobuf is
+/// binary: [`encode_bytes`] writes it, and here it falls back to the Prometheus text format.
 pub fn encode_as(out: &mut String, families: &mut [(&FamilyDef, &FamilySeries)], format: Format) {
     families.sort_by(|a, b| a.0.name.cmp(&b.0.name));
     for (definition, series) in families.iter() {
@@ -247,6 +301,7 @@ mod tests {
             buckets: buckets.to_vec(),
             max_series: usize::MAX,
             expire: None,
+            native: false,
         }
     }
 
@@ -302,6 +357,7 @@ mod tests {
             counts: vec![1, 1, 0].into(),
             sum,
             count: 2,
+            native: None,
         };
         let values = series(vec![(b"", Series::Histogram(histogram))]);
         let mut out = String::new();
@@ -361,6 +417,7 @@ mod tests {
                 exponent: 0,
             },
             count: 1,
+            native: None,
         };
         sizes.insert_created(
             Box::default(),
@@ -439,5 +496,35 @@ mod tests {
             Format::negotiate(Some(servable_second)),
             Format::OpenMetrics
         );
+    }
+
+    #[test]
+    fn protobuf_negotiated_by_quality() {
+        let native_scrape = "application/vnd.google.protobuf;\
+                             proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.8,\
+                             application/openmetrics-text;version=1.0.0;q=0.6,\
+                             text/plain;version=0.0.4;q=0.4,*/*;q=0.1";
+        assert_eq!(Format::negotiate(Some(native_scrape)), Format::Protobuf);
+        let openmetrics_first = "application/openmetrics-text;version=1.0.0,\
+                                 application/vnd.google.protobuf;\
+                                 proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5";
+        assert_eq!(
+            Format::negotiate(Some(openmetrics_first)),
+            Format::OpenMetrics
+        );
+        let text_preferred = "text/plain;q=1,application/openmetrics-text;q=0.5";
+        assert_eq!(Format::negotiate(Some(text_preferred)), Format::Prometheus);
+        for incomplete in [
+            "application/vnd.google.protobuf",
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily",
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;\
+             encoding=text",
+        ] {
+            assert_eq!(
+                Format::negotiate(Some(incomplete)),
+                Format::Prometheus,
+                "{incomplete}"
+            );
+        }
     }
 }

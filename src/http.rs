@@ -58,7 +58,7 @@ const MAX_BUFFER_BYTES: usize = 2 * MAX_HEADER_BYTES;
 const FULL_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Produces the exposition text for one scrape, in the given format.
-pub type Scrape = Arc<dyn Fn(Format) -> String + Send + Sync>;
+pub type Scrape = Arc<dyn Fn(Format) -> Vec<u8> + Send + Sync>;
 
 /// Reloads the rules, returning the error text when they fail to load.
 pub type Reload = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
@@ -299,13 +299,13 @@ fn metrics(site: &Site, request: &Request<Incoming>) -> Response<Full<Bytes>> {
             .and_then(|value| value.to_str().ok())
     };
     let format = Format::negotiate(header(ACCEPT));
-    let text = (site.scrape)(format);
+    let exposition = (site.scrape)(format);
     let gzipped = accepts_gzip(header(ACCEPT_ENCODING))
-        .then(|| compress(text.as_bytes()))
+        .then(|| compress(&exposition))
         .flatten();
 
     let compressed = gzipped.is_some();
-    let body = gzipped.map_or_else(|| Bytes::from(text), Bytes::from);
+    let body = Bytes::from(gzipped.unwrap_or(exposition));
     let mut response = with_type(Response::new(Full::new(body)), format.content_type());
     if compressed {
         response

@@ -15,7 +15,11 @@ use tracing::warn;
 use crate::decimal::{Decimal, Sum};
 use crate::rules::{FamilyDef, MetricKind, RuleSet};
 
-/// The value of every label of a family's overflow series.
+mod native;
+
+pub use native::{NativeBuckets, ZERO_THRESHOLD as NATIVE_ZERO_THRESHOLD};
+
+/// The label value of every label of a family's overflow series.
 pub const OVERFLOW_LABEL_VALUE: &str = "__overflow__";
 
 /// Ends each label value inside a series key.
@@ -72,14 +76,17 @@ pub struct Histogram {
     pub counts: Box<[u64]>,
     pub sum: Sum,
     pub count: u64,
+    /// The native buckets, kept besides the classic ones for a histogram with `native = true`.
+    pub native: Option<Box<NativeBuckets>>,
 }
 
 impl Histogram {
-    fn new(bucket_count: usize) -> Histogram {
+    fn new(family: &FamilyDef) -> Histogram {
         Histogram {
-            counts: vec![0; bucket_count + 1].into(),
+            counts: vec![0; family.buckets.len() + 1].into(),
             sum: Sum::default(),
             count: 0,
+            native: family.native.then(Box::default),
         }
     }
 
@@ -90,6 +97,9 @@ impl Histogram {
         self.counts[bucket] += 1;
         self.sum.add(value);
         self.count += 1;
+        if let Some(native) = &mut self.native {
+            native.observe(float);
+        }
     }
 }
 
@@ -101,7 +111,7 @@ impl Series {
                 value: Decimal::ZERO,
                 stamp: 0,
             },
-            MetricKind::Histogram => Series::Histogram(Histogram::new(family.buckets.len())),
+            MetricKind::Histogram => Series::Histogram(Histogram::new(family)),
         }
     }
 
@@ -115,6 +125,9 @@ impl Series {
                 }
                 mine.sum.add_sum(more.sum);
                 mine.count += more.count;
+                if let (Some(native), Some(extra)) = (&mut mine.native, &more.native) {
+                    native.merge(extra);
+                }
             }
             // A gauge no line has set yet, such as an `initial` one, leaves the value alone.
             (Series::Gauge { .. }, Series::Gauge { stamp: 0, .. }) => {}
@@ -439,6 +452,7 @@ mod tests {
             buckets: buckets.to_vec(),
             max_series: usize::MAX,
             expire: None,
+            native: false,
         }
     }
 

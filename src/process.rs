@@ -100,6 +100,7 @@ pub fn build_info() -> OwnFamily {
         buckets: Vec::new(),
         max_series: usize::MAX,
         expire: None,
+        native: false,
     };
     let mut key = env!("CARGO_PKG_VERSION").as_bytes().to_vec();
     key.push(KEY_SEPARATOR);
@@ -123,6 +124,7 @@ fn one(name: &str, kind: MetricKind, help: &str, value: Decimal) -> OwnFamily {
         buckets: Vec::new(),
         max_series: usize::MAX,
         expire: None,
+        native: false,
     };
     let value = match kind {
         MetricKind::Counter => {

@@ -126,7 +126,7 @@ fn unmatched(rules: &RuleSet, store: &Store) -> OwnFamily {
     family(
         "logtally_lines_unmatched_total",
         MetricKind::Counter,
-        "Lines that did not match the [parse] regex of each rule file.",
+        "Lines that matched no [parse] pattern and no metric regex of each rule file.",
         &["rules"],
         series,
     )
@@ -250,6 +250,7 @@ fn family(
         buckets: Vec::new(),
         max_series: usize::MAX,
         expire: None,
+        native: false,
     };
     let mut family = FamilySeries::default();
     for (values, count) in series {

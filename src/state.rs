@@ -16,8 +16,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::decimal::{Decimal, Sum};
-use crate::metrics::{FamilySeries, Histogram, KEY_SEPARATOR, Series, Store, label_values};
-use crate::rules::{MetricKind, RuleSet};
+use crate::metrics::{
+    FamilySeries, Histogram, KEY_SEPARATOR, NativeBuckets, Series, Store, label_values,
+};
+use crate::rules::{FamilyDef, MetricKind, RuleSet};
 
 /// The version written and understood.
 pub const VERSION: u32 = 1;
@@ -71,6 +73,9 @@ pub struct SavedSeries {
     pub sum: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
+    /// A native histogram's buckets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native: Option<SavedNative>,
 }
 
 /// Takes the metric values of `store` together with the file positions.
@@ -97,6 +102,7 @@ fn save_series((key, value, created_ms): (&[u8], &Series, u64)) -> SavedSeries {
         buckets: None,
         sum: None,
         count: None,
+        native: None,
     };
     match value {
         Series::Counter(sum) => saved.value = Some(sum.to_string()),
@@ -105,6 +111,7 @@ fn save_series((key, value, created_ms): (&[u8], &Series, u64)) -> SavedSeries {
             saved.buckets = Some(histogram.counts.to_vec());
             saved.sum = Some(histogram.sum.to_string());
             saved.count = Some(histogram.count);
+            saved.native = histogram.native.as_deref().map(SavedNative::save);
         }
     }
     saved
@@ -199,11 +206,10 @@ pub fn restore(rules: &RuleSet, store: &mut Store, state: &StateFile) -> Restore
             continue;
         };
         summary.restored_families += 1;
-        let kind = rules.families[index].kind;
-        let bucket_count = rules.families[index].buckets.len();
+        let definition = &rules.families[index];
         let family = &mut store.families[index];
         for series in &saved.series {
-            if !restore_series(family, kind, bucket_count, series) {
+            if !restore_series(family, definition, series) {
                 summary.invalid_series += 1;
             }
         }
@@ -211,13 +217,8 @@ pub fn restore(rules: &RuleSet, store: &mut Store, state: &StateFile) -> Restore
     summary
 }
 
-fn restore_series(
-    family: &mut FamilySeries,
-    kind: MetricKind,
-    bucket_count: usize,
-    saved: &SavedSeries,
-) -> bool {
-    let value = match kind {
+fn restore_series(family: &mut FamilySeries, definition: &FamilyDef, saved: &SavedSeries) -> bool {
+    let value = match definition.kind {
         MetricKind::Counter => saved
             .value
             .as_deref()
@@ -228,7 +229,7 @@ fn restore_series(
             .as_deref()
             .and_then(|text| Decimal::parse(text.as_bytes()))
             .map(|value| Series::Gauge { value, stamp: 0 }),
-        MetricKind::Histogram => restore_histogram(bucket_count, saved).map(Series::Histogram),
+        MetricKind::Histogram => restore_histogram(definition, saved).map(Series::Histogram),
     };
     let Some(value) = value else {
         return false;
@@ -242,17 +243,60 @@ fn restore_series(
     true
 }
 
-fn restore_histogram(bucket_count: usize, saved: &SavedSeries) -> Option<Histogram> {
+fn restore_histogram(definition: &FamilyDef, saved: &SavedSeries) -> Option<Histogram> {
     let counts = saved.buckets.clone()?;
     let count = saved.count?;
-    if counts.len() != bucket_count + 1 || counts.iter().sum::<u64>() != count {
+    if counts.len() != definition.buckets.len() + 1 || counts.iter().sum::<u64>() != count {
         return None;
     }
+    let native = match (&saved.native, definition.native) {
+        (Some(native), true) => Some(Box::new(native.restore(count)?)),
+        (None, false) => None,
+        _ => return None,
+    };
     Some(Histogram {
         counts: counts.into(),
         sum: Sum::parse(saved.sum.as_deref()?)?,
         count,
+        native,
     })
+}
+
+/// A histogram's native buckets as saved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedNative {
+    pub schema: i8,
+    pub zero_count: u64,
+    /// Bucket index and count, for positive values.
+    pub positive: Vec<(i32, u64)>,
+    /// Bucket index and count, for negative values.
+    pub negative: Vec<(i32, u64)>,
+}
+
+impl SavedNative {
+    fn save(native: &NativeBuckets) -> SavedNative {
+        SavedNative {
+            schema: native.schema,
+            zero_count: native.zero_count,
+            positive: native.positive.iter().map(|(k, v)| (*k, *v)).collect(),
+            negative: native.negative.iter().map(|(k, v)| (*k, *v)).collect(),
+        }
+    }
+
+    /// The buckets, if their counts add up to the histogram's `count`.
+    fn restore(&self, count: u64) -> Option<NativeBuckets> {
+        let native = NativeBuckets {
+            schema: self.schema,
+            zero_count: self.zero_count,
+            positive: self.positive.iter().copied().collect(),
+            negative: self.negative.iter().copied().collect(),
+        };
+        let total = native.zero_count
+            + native.positive.values().sum::<u64>()
+            + native.negative.values().sum::<u64>();
+        (total == count).then_some(native)
+    }
 }
 
 /// Hex-encodes bytes, for fingerprints.
@@ -350,6 +394,33 @@ scale = 0.001
             }
         );
         assert_eq!(exposition(&rules, &restored), exposition(&rules, &store));
+    }
+
+    #[test]
+    fn native_buckets_round_trip() {
+        let source = RULES.replacen("buckets = [0.1, 1]", "buckets = [0.1, 1]\nnative = true", 1);
+        let rules = rules(&source);
+        let mut store = Store::new(&rules);
+        let mut engine = Engine::new(rules.clone());
+        for line in [&b"GET 700"[..], b"GET 50", b"POST 2500", b"GET 0"] {
+            engine.apply(line, &mut store);
+        }
+        let state = snapshot(&rules, &store, Vec::new(), 0);
+        let saved = state
+            .families
+            .iter()
+            .flat_map(|family| &family.series)
+            .find_map(|series| series.native.clone())
+            .unwrap();
+        // 0.05 s, 0.7 s and 2.5 s at schema 3, and one zero.
+        assert_eq!(saved.schema, 3);
+        assert_eq!(saved.zero_count, 1);
+        assert_eq!(saved.positive, [(-34, 1), (-4, 1), (11, 1)]);
+
+        let mut restored = Store::new(&rules);
+        let summary = restore(&rules, &mut restored, &state);
+        assert_eq!(summary.invalid_series, 0);
+        assert_eq!(snapshot(&rules, &restored, Vec::new(), 0), state);
     }
 
     #[test]

@@ -105,7 +105,7 @@ fn once_reports_unmatched_and_skipped() {
     ]);
 
     let expected = format!(
-        "logtally: {}: 1 of 5 line(s) did not match the [parse] regex\n\
+        "logtally: {}: 1 of 5 line(s) matched no pattern of the rule file\n\
          logtally: metric http_response_bytes_total: skipped 1 update(s), value dash\n",
         rules.display()
     );

@@ -199,7 +199,7 @@ fn generated_envoy_default_reads_sample() {
     // The 5 lines that do not match are the sample's lines in other formats, as with
     // rules/envoy.toml: every Envoy line matches.
     let expected_stderr = format!(
-        "logtally: {}: 5 of 58 line(s) did not match the [parse] regex\n\
+        "logtally: {}: 5 of 58 line(s) matched no pattern of the rule file\n\
          logtally: metric envoy_http_request_bytes_total: skipped 1 update(s), value dash\n\
          logtally: metric envoy_http_response_bytes_total: skipped 1 update(s), value dash\n\
          logtally: metric envoy_upstream_service_time_seconds: skipped 12 update(s), value dash\n",

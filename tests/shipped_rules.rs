@@ -50,7 +50,7 @@ fn envoy_sample_unmatched_and_skipped() {
     ]);
     assert_eq!(
         stderr(&output),
-        "logtally: rules/envoy.toml: 5 of 58 line(s) did not match the [parse] regex\n\
+        "logtally: rules/envoy.toml: 5 of 58 line(s) matched no pattern of the rule file\n\
          logtally: metric envoy_http_request_bytes_total: skipped 1 update(s), value dash\n\
          logtally: metric envoy_http_response_bytes_total: skipped 1 update(s), value dash\n\
          logtally: metric envoy_upstream_service_time_seconds: skipped 12 update(s), value dash\n"
@@ -311,7 +311,7 @@ fn envoy_grpc_sample_counts() {
         once_with_stderr("rules/envoy-grpc.toml", "testdata/envoy-grpc/access.log");
     assert_eq!(
         errors,
-        "logtally: rules/envoy-grpc.toml: 1 of 17 line(s) did not match the [parse] regex\n\
+        "logtally: rules/envoy-grpc.toml: 1 of 17 line(s) matched no pattern of the rule file\n\
          logtally: metric envoy_upstream_service_time_seconds: skipped 4 update(s), value dash\n"
     );
     let checkout = "grpc_service=\"checkout.v1.Checkout\"";
@@ -459,7 +459,7 @@ fn istio_sample_counts() {
     let (text, errors) = once_with_stderr("rules/istio.toml", "testdata/istio/access.log");
     assert_eq!(
         errors,
-        "logtally: rules/istio.toml: 1 of 16 line(s) did not match the [parse] regex\n\
+        "logtally: rules/istio.toml: 1 of 16 line(s) matched no pattern of the rule file\n\
          logtally: metric envoy_upstream_service_time_seconds: skipped 8 update(s), value dash\n"
     );
     let api = "api.default.svc.cluster.local:8080";
@@ -601,7 +601,7 @@ fn envoy_json_sample_counts() {
         once_with_stderr("rules/envoy-json.toml", "testdata/envoy-json/access.log");
     assert_eq!(
         errors,
-        "logtally: rules/envoy-json.toml: 1 of 13 line(s) did not match the [parse] regex\n\
+        "logtally: rules/envoy-json.toml: 1 of 13 line(s) matched no pattern of the rule file\n\
          logtally: metric envoy_upstream_service_time_seconds: skipped 5 update(s), value empty\n"
     );
     let requests = |method: &str, code: &str, authority: &str| {
@@ -702,7 +702,7 @@ fn apache_sample_counts() {
     let (text, errors) = once_with_stderr("rules/apache.toml", "testdata/apache/access.log");
     assert_eq!(
         errors,
-        "logtally: rules/apache.toml: 1 of 16 line(s) did not match the [parse] regex\n\
+        "logtally: rules/apache.toml: 1 of 16 line(s) matched no pattern of the rule file\n\
          logtally: metric apache_http_response_bytes_total: skipped 4 update(s), value dash\n"
     );
     let requests = |method: &str, status: &str| format!("method=\"{method}\",status=\"{status}\"");
@@ -761,7 +761,7 @@ fn haproxy_sample_counts() {
     let (text, errors) = once_with_stderr("rules/haproxy.toml", "testdata/haproxy/haproxy.log");
     assert_eq!(
         errors,
-        "logtally: rules/haproxy.toml: 1 of 18 line(s) did not match the [parse] regex\n"
+        "logtally: rules/haproxy.toml: 1 of 18 line(s) matched no pattern of the rule file\n"
     );
     let requests = |method: &str, status: &str, backend: &str| {
         format!("method=\"{method}\",status=\"{status}\",backend=\"{backend}\"")
@@ -948,8 +948,8 @@ fn rule_files_read_only_their_samples() {
                     .map_or(0, |(_, hits)| *hits);
                 (hits < lines).then(|| {
                     format!(
-                        "logtally: rules/{file}.toml: {} of {lines} line(s) did not match the \
-                         [parse] regex\n",
+                        "logtally: rules/{file}.toml: {} of {lines} line(s) matched no pattern \
+                         of the rule file\n",
                         lines - hits
                     )
                 })

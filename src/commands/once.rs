@@ -176,9 +176,9 @@ fn print_exposition(rules: &RuleSet, store: &Store) -> io::Result<()> {
 fn print_summary(rules: &RuleSet, store: &Store, lines: u64) {
     for (file, unmatched) in rules.files.iter().zip(&store.unmatched) {
         if *unmatched > 0 {
+            let path = file.path.display();
             eprintln!(
-                "logtally: {}: {unmatched} of {lines} line(s) did not match the [parse] regex",
-                file.path.display()
+                "logtally: {path}: {unmatched} of {lines} line(s) matched no pattern of the rule file"
             );
         }
     }

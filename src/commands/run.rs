@@ -241,7 +241,7 @@ fn scrape(
     tail: &TailStats,
     format: Format,
     default_expire: Option<Duration>,
-) -> String {
+) -> Vec<u8> {
     let files = tail.lock().clone();
     let process = ProcessStats::read();
     let reload = ReloadStatus {
@@ -264,9 +264,7 @@ fn scrape(
         .zip(&current.store.families)
         .collect();
     families.extend(own.iter().map(|(definition, series)| (definition, series)));
-    let mut text = String::with_capacity(64 * 1024);
-    exposition::encode_as(&mut text, &mut families, format);
-    text
+    exposition::encode_bytes(&mut families, format)
 }
 
 /// Loads the positions file, if any, into the store and the tailer. A missing or empty file

@@ -291,6 +291,7 @@ impl Builder {
             buckets: buckets.unwrap_or_default(),
             max_series,
             expire,
+            native: check_native(context, &spec, kind),
         };
         let family = self.add_family(context, family, spec.name.span())?;
         let id = self.rules.metrics.len();
@@ -358,6 +359,8 @@ fn family_difference(known: &FamilyDef, new: &FamilyDef) -> &'static str {
         "max_series"
     } else if known.expire != new.expire {
         "expire"
+    } else if known.native != new.native {
+        "native setting"
     } else {
         "help text"
     }
@@ -919,6 +922,18 @@ fn initial_keys(context: &mut FileContext, spec: &MetricSpec, labels: &[String])
         keys.push(key.into_boxed_slice());
     }
     keys
+}
+
+fn check_native(context: &mut FileContext, spec: &MetricSpec, kind: Option<MetricKind>) -> bool {
+    let Some(native) = &spec.native else {
+        return false;
+    };
+    if kind.is_some_and(|kind| kind != MetricKind::Histogram) {
+        let message = "`native` applies only to histograms";
+        context.error(native.span(), message);
+        return false;
+    }
+    *native.get_ref()
 }
 
 fn check_max_series(context: &mut FileContext, spec: &MetricSpec) -> usize {

@@ -72,6 +72,8 @@ pub struct FamilyDef {
     pub max_series: usize,
     /// A labelled series not updated for this long is removed; `None` keeps series.
     pub expire: Option<std::time::Duration>,
+    /// A histogram that also keeps native buckets, served in the protobuf format.
+    pub native: bool,
 }
 
 /// One `[[metric]]` of a rule file, resolved against its regex.
@@ -244,7 +246,7 @@ impl RuleSet {
     pub fn family_state_key(&self, family: usize) -> String {
         let definition = &self.families[family];
         let mut key = format!(
-            "{} {} labels=[{}] buckets=[{}]",
+            "{} {} labels=[{}] buckets=[{}]{}",
             definition.kind,
             definition.name,
             definition.label_names.join(","),
@@ -254,6 +256,7 @@ impl RuleSet {
                 .map(f64::to_string)
                 .collect::<Vec<_>>()
                 .join(","),
+            if definition.native { " native" } else { "" },
         );
         let mut updates: Vec<String> = self
             .files

@@ -211,6 +211,8 @@ pub struct MetricSpec {
     /// A regex on the raw line, for metrics that count lines the `[parse]` patterns do not
     /// describe; its named groups are the metric's fields.
     pub regex: Option<Spanned<String>>,
+    /// For a histogram: also keep native buckets, which Prometheus scrapes in protobuf.
+    pub native: Option<Spanned<bool>>,
     /// Label sets exported with a zero value before any line updates them.
     pub initial: Option<Spanned<Vec<Spanned<LabelValues>>>>,
 }

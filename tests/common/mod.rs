@@ -400,6 +400,18 @@ impl Prometheus {
         target: SocketAddr,
         job_settings: &str,
     ) -> Prometheus {
+        Prometheus::start_with_flags(program, dir, target, job_settings, &[])
+    }
+
+    /// Starts as [`Prometheus::start_with`] does, with extra command-line flags such as
+    /// `--enable-feature=native-histograms`.
+    pub fn start_with_flags(
+        program: &Path,
+        dir: &Path,
+        target: SocketAddr,
+        job_settings: &str,
+        flags: &[&str],
+    ) -> Prometheus {
         let config = format!(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
              scrape_configs:\n  - job_name: logtally\n{job_settings}    static_configs:\n      - targets: ['{target}']\n"
@@ -413,6 +425,7 @@ impl Prometheus {
                 dir.join("tsdb").display()
             ))
             .arg(format!("--web.listen-address={address}"))
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
