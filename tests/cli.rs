@@ -212,7 +212,7 @@ const BAD_RULES: &[(&str, &str, &str)] = &[
     (
         "unknown_key",
         "[parse]\nregex = 'x'\n[[metric]]\nname = \"a_total\"\ntype = \"counter\"\nhelp = \"h\"\ncolour = 1\n",
-        "FILE:7:1: unknown field `colour`, expected one of `name`, `type`, `help`, `labels`, `value`, `scale`, `list`, `buckets`, `max_series`, `expire`, `match`, `unless`, `regex`, `initial`",
+        "FILE:7:1: unknown field `colour`, expected one of `name`, `type`, `help`, `labels`, `value`, `scale`, `list`, `buckets`, `max_series`, `expire`, `match`, `unless`, `regex`, `native`, `initial`",
     ),
     (
         "missing_help",

@@ -128,6 +128,60 @@ fn kubernetes_sidecar_reads_shared_volume() {
 }
 
 #[test]
+fn kubernetes_daemonset_reads_container_logs() {
+    let documents = yaml_documents("examples/kubernetes/daemonset.yaml");
+    let kinds: Vec<&str> = documents
+        .iter()
+        .map(|document| document["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["ConfigMap", "DaemonSet"]);
+
+    // The rule file in the ConfigMap loads and passes its own test of CRI lines.
+    let rules = documents[0]["data"]["nginx.toml"].as_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_file(dir.path(), "nginx.toml", rules);
+    let output = common::logtally(&["check", path.to_str().unwrap()]);
+    assert_eq!(
+        common::stdout(&output),
+        "1 rule file(s), 2 metric(s), 1 test(s): ok\n",
+        "{}",
+        common::stderr(&output)
+    );
+
+    let pod = &documents[1]["spec"]["template"]["spec"];
+    let logtally = &pod["containers"][0];
+    let run = run_args(&strings(&logtally["args"]));
+    assert!(
+        run.logs.is_empty(),
+        "the rule file's `files` selects the logs"
+    );
+    assert_eq!(
+        run.positions.as_deref(),
+        Some(Path::new("/var/lib/logtally/positions.json"))
+    );
+    let mounts = logtally["volumeMounts"].as_sequence().unwrap();
+    let node_logs = mounts
+        .iter()
+        .find(|mount| mount["name"].as_str() == Some("node-logs"))
+        .unwrap();
+    assert_eq!(node_logs["mountPath"].as_str(), Some("/var/log"));
+    assert_eq!(node_logs["readOnly"].as_bool(), Some(true));
+    let volumes = pod["volumes"].as_sequence().unwrap();
+    let host_path = |name: &str| {
+        volumes
+            .iter()
+            .find(|volume| volume["name"].as_str() == Some(name))
+            .and_then(|volume| volume["hostPath"]["path"].as_str())
+            .map(str::to_owned)
+    };
+    assert_eq!(host_path("node-logs").as_deref(), Some("/var/log"));
+    assert_eq!(
+        host_path("logtally-state").as_deref(),
+        Some("/var/lib/logtally")
+    );
+}
+
+#[test]
 fn systemd_unit_command_parses() {
     let unit = read("examples/systemd/logtally.service");
     let exec = unit

@@ -632,12 +632,12 @@ fn samples_by_log(rules: &str, logs: &[(&str, &[&str])]) -> String {
     let mut store = Store::new(&rules);
     let mut engine = Engine::new(rules.clone());
     for (path, lines) in logs {
-        let sources = sources_for(&rules, Some(Path::new(path)), true);
+        let mut sources = sources_for(&rules, Some(Path::new(path)), true);
         for source in &sources {
             store.attach(&rules, source.file, &source.key);
         }
         for line in *lines {
-            engine.apply_sources(&sources, line.as_bytes(), &mut store);
+            engine.apply_sources(&mut sources, line.as_bytes(), &mut store);
         }
     }
     encode(&rules, &store)
@@ -766,5 +766,67 @@ fn source_label_errors_name_the_place() {
         )),
         "r.toml:5:8: label \"status\" is also a label this file takes from its logs (`files` or \
          path_labels); rename one of them"
+    );
+}
+
+#[test]
+fn cri_lines_unwrapped_and_joined() {
+    let rules = r#"
+wrapper = "cri"
+
+[parse]
+regex = '^(?P<method>[A-Z]+) (?P<path>\S+) (?P<status>\d{3})$'
+
+[[metric]]
+name = "requests_total"
+type = "counter"
+help = "Requests."
+labels = ["path", "status"]
+"#;
+    let lines = [
+        "2026-12-04T10:00:00.000000001Z stdout F GET /a 200",
+        "2026-12-04T10:00:00.000000002Z stdout P GET /very",
+        "2026-12-04T10:00:00.000000003Z stdout P /long",
+        "2026-12-04T10:00:00.000000004Z stdout F /path 503",
+        "2026-12-04T10:00:00.000000005Z stderr F GET /a 200",
+        "GET /a 200",
+    ];
+    assert_eq!(
+        samples(rules, &lines),
+        concat!(
+            "requests_total{path=\"/a\",status=\"200\"} 2\n",
+            "requests_total{path=\"/very/long/path\",status=\"503\"} 1\n",
+        )
+    );
+}
+
+#[test]
+fn docker_lines_unwrapped_and_joined() {
+    let rules = r#"
+wrapper = "docker"
+
+[parse]
+regex = '^(?P<method>[A-Z]+) (?P<path>\S+) (?P<status>\d{3})$'
+
+[[metric]]
+name = "requests_total"
+type = "counter"
+help = "Requests."
+labels = ["path", "status"]
+"#;
+    let lines = [
+        r#"{"log":"GET /a 200\n","stream":"stdout","time":"2026-12-04T10:00:00.1Z"}"#,
+        r#"{"log":"GET /\"q\" 404\n","stream":"stdout","time":"2026-12-04T10:00:00.2Z"}"#,
+        r#"{"log":"GET /very/lo","stream":"stdout","time":"2026-12-04T10:00:00.3Z"}"#,
+        r#"{"log":"ng 503\n","stream":"stdout","time":"2026-12-04T10:00:00.4Z"}"#,
+        "GET /a 200",
+    ];
+    assert_eq!(
+        samples(rules, &lines),
+        concat!(
+            "requests_total{path=\"/\\\"q\\\"\",status=\"404\"} 1\n",
+            "requests_total{path=\"/a\",status=\"200\"} 1\n",
+            "requests_total{path=\"/very/long\",status=\"503\"} 1\n",
+        )
     );
 }

@@ -888,7 +888,7 @@ fn unmatched_report(log: &str) -> String {
     assert!(output.status.success(), "{}", stderr(&output));
     stderr(&output)
         .lines()
-        .filter(|line| line.contains("did not match"))
+        .filter(|line| line.contains("matched no pattern"))
         .map(|line| format!("{line}\n"))
         .collect()
 }

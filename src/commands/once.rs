@@ -109,13 +109,13 @@ pub fn read_file(
 ) -> io::Result<SplitStats> {
     let mut file = open_input(path)?;
     let named = (path.as_os_str() != "-").then_some(path);
-    let sources = sources_for(engine.rules(), named, false);
+    let mut sources = sources_for(engine.rules(), named, false);
     for source in &sources {
         store.attach(engine.rules(), source.file, &source.key);
     }
     let mut splitter = LineSplitter::new(max_line_bytes);
     let mut buffer = vec![0u8; READ_CHUNK_BYTES];
-    let mut emit = |line: &[u8]| engine.apply_sources(&sources, line, store);
+    let mut emit = |line: &[u8]| engine.apply_sources(&mut sources, line, store);
 
     loop {
         let read = match file.read(&mut buffer) {

@@ -7,6 +7,7 @@ mod derive;
 mod structured;
 mod timestamp;
 mod value;
+mod wrapper;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use crate::metrics::{KEY_SEPARATOR, Store};
 use crate::rules::{MetricKind, MetricRule, Pattern, RuleFile, RuleSet};
 use derive::Derived;
 use structured::Values;
+use wrapper::Unwrapped;
 
 /// Maximum length of a label value, in bytes. Longer values are cut, so one huge field cannot
 /// make a series key, or the scrape, arbitrarily large.
@@ -31,6 +33,19 @@ pub struct SourceRule {
     pub file: usize,
     /// The values of the file's source labels, encoded as they end a series key.
     pub key: Box<[u8]>,
+    /// The parts of a long line split by a container runtime, until its last part.
+    pending: Vec<u8>,
+}
+
+impl SourceRule {
+    /// The rule file with index `file`, for a log whose source key is `key`.
+    pub fn new(file: usize, key: Box<[u8]>) -> SourceRule {
+        SourceRule {
+            file,
+            key,
+            pending: Vec::new(),
+        }
+    }
 }
 
 /// The rule files to apply to the log at `path`, with its label values. The daemon applies a
@@ -45,10 +60,7 @@ pub fn sources_for(rules: &RuleSet, path: Option<&Path>, respect_globs: bool) ->
         .filter(|(_, file)| {
             !respect_globs || absolute.as_deref().is_none_or(|path| file.applies_to(path))
         })
-        .map(|(index, file)| SourceRule {
-            file: index,
-            key: source_key(file, absolute.as_deref()),
-        })
+        .map(|(index, file)| SourceRule::new(index, source_key(file, absolute.as_deref())))
         .collect()
 }
 
@@ -102,8 +114,8 @@ struct FileState {
     derived: Derived,
     /// Capture locations of each metric's own regex, by index in the file's metrics.
     own_locations: Vec<Option<CaptureLocations>>,
-    /// The source key of a line without a known log, such as a test's input.
-    default_source: Box<[u8]>,
+    /// The source of a line without a known log, such as a test's input.
+    default_source: SourceRule,
 }
 
 /// The derived fields of a line no `[[derive]]` table applies to.
@@ -167,7 +179,8 @@ impl Engine {
         let files = rules
             .files
             .iter()
-            .map(|file| FileState {
+            .enumerate()
+            .map(|(index, file)| FileState {
                 locations: file
                     .patterns
                     .iter()
@@ -186,7 +199,7 @@ impl Engine {
                         (own.regex.captures_len() > 1).then(|| own.regex.capture_locations())
                     })
                     .collect(),
-                default_source: source_key(file, None),
+                default_source: SourceRule::new(index, source_key(file, None)),
             })
             .collect();
         Engine {
@@ -209,16 +222,37 @@ impl Engine {
     }
 
     /// Applies the rule files of a log, with the log's label values, to one line.
-    pub fn apply_sources(&mut self, sources: &[SourceRule], line: &[u8], store: &mut Store) {
+    pub fn apply_sources(&mut self, sources: &mut [SourceRule], line: &[u8], store: &mut Store) {
         for source in sources {
+            self.apply_source(source, line, store);
+        }
+    }
+
+    /// Applies one rule file of a log to one line, first taking the line out of its container
+    /// log format when the rule file names one.
+    fn apply_source(&mut self, source: &mut SourceRule, line: &[u8], store: &mut Store) {
+        let Some(wrapper) = self.rules.files[source.file].wrapper else {
             self.apply_file_from(source.file, &source.key, line, store);
+            return;
+        };
+        match wrapper::unwrap(wrapper, line, &mut source.pending) {
+            Unwrapped::Whole(inner) => self.apply_file_from(source.file, &source.key, inner, store),
+            Unwrapped::Joined => {
+                let joined = std::mem::take(&mut source.pending);
+                self.apply_file_from(source.file, &source.key, &joined, store);
+                source.pending = joined;
+                source.pending.clear();
+            }
+            Unwrapped::Part => {}
+            Unwrapped::Invalid => store.unmatched[source.file] += 1,
         }
     }
 
     /// Applies one rule file, by its index in the rule set, to one line of no known log.
     pub fn apply_file(&mut self, index: usize, line: &[u8], store: &mut Store) {
-        let source = std::mem::take(&mut self.files[index].default_source);
-        self.apply_file_from(index, &source, line, store);
+        let placeholder = SourceRule::new(index, Box::default());
+        let mut source = std::mem::replace(&mut self.files[index].default_source, placeholder);
+        self.apply_source(&mut source, line, store);
         self.files[index].default_source = source;
     }
 

@@ -19,7 +19,7 @@ use super::schema::{LabelsSpec, MetricSpec, ParseSpec, RuleFileSpec, TestSpec};
 use super::testing::{self, ExpectedSample, RuleTest};
 use super::{
     DEFAULT_MAX_SERIES, FamilyDef, Filter, LineSet, LoadError, MetricKind, MetricRule, OwnPattern,
-    Pattern, RuleFile, RuleSet,
+    Pattern, RuleFile, RuleSet, Wrapper,
 };
 use crate::decimal::Decimal;
 use crate::engine::ListMode;
@@ -104,6 +104,7 @@ impl Builder {
         }
         context.library = load_library(&mut context, spec.patterns.as_ref());
         let const_labels = check_const_labels(&mut context, spec.const_labels.as_ref());
+        let wrapper = check_wrapper(&mut context, spec.wrapper.as_ref());
         let (log_globs, source_labels) = sources::compile_sources(
             &mut context,
             spec.files.as_ref(),
@@ -143,6 +144,7 @@ impl Builder {
                     tests,
                     log_globs,
                     source_labels,
+                    wrapper,
                 });
             }
         }
@@ -839,6 +841,19 @@ pub(super) fn show(value: f64) -> String {
     let mut text = String::new();
     crate::decimal::write_float(&mut text, value).expect("writing to a String");
     text
+}
+
+fn check_wrapper(context: &mut FileContext, wrapper: Option<&Spanned<String>>) -> Option<Wrapper> {
+    let wrapper = wrapper?;
+    match wrapper.get_ref().as_str() {
+        "cri" => Some(Wrapper::Cri),
+        "docker" => Some(Wrapper::Docker),
+        other => {
+            let message = format!("unknown wrapper {other:?}; expected \"cri\" or \"docker\"");
+            context.error(wrapper.span(), message);
+            None
+        }
+    }
 }
 
 fn check_const_labels(

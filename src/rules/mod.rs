@@ -187,6 +187,17 @@ pub struct RuleFile {
     pub log_globs: Vec<String>,
     /// Labels the file's metrics take from the log a line comes from.
     pub source_labels: SourceLabels,
+    /// The container log format lines are taken out of before parsing, if any.
+    pub wrapper: Option<Wrapper>,
+}
+
+/// A container runtime's log format, as in `wrapper = "cri"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wrapper {
+    /// containerd and CRI-O: `TIME STREAM TAG CONTENT`.
+    Cri,
+    /// Docker's json-file driver: one JSON object per line, the line in `log`.
+    Docker,
 }
 
 /// Labels a rule file's metrics take from the log a line comes from: those its `files`

@@ -21,6 +21,8 @@ pub struct RuleFileSpec {
     pub files: Option<Spanned<Vec<Spanned<FileEntry>>>>,
     /// A regex on a log's path whose named groups become labels of every metric of the file.
     pub path_labels: Option<Spanned<String>>,
+    /// The container log format (`cri` or `docker`) to take each line out of before parsing.
+    pub wrapper: Option<Spanned<String>>,
     /// Labels with fixed values added to every metric of the file, such as the proxy a log
     /// comes from.
     pub const_labels: Option<Spanned<std::collections::BTreeMap<String, String>>>,

@@ -186,14 +186,11 @@ pub fn run_all(rules: &Arc<RuleSet>) -> (usize, Vec<TestFailure>) {
 /// Runs one test; returns the report of its differences, or `None` when it passes.
 fn run_one(rules: &Arc<RuleSet>, file: usize, test: &RuleTest) -> Option<String> {
     let mut store = Store::new(rules);
-    let source = SourceRule {
-        file,
-        key: source_key(&rules.files[file], test.path.as_deref()),
-    };
+    let mut source = SourceRule::new(file, source_key(&rules.files[file], test.path.as_deref()));
     store.attach(rules, file, &source.key);
     let mut engine = Engine::new(rules.clone());
     for line in &test.input {
-        engine.apply_sources(std::slice::from_ref(&source), line, &mut store);
+        engine.apply_sources(std::slice::from_mut(&mut source), line, &mut store);
     }
     let actual = samples_of_file(rules, file, &store);
 
