@@ -1,7 +1,7 @@
 //! The deployment examples are checked here, since no container can run on the test machine:
-//! YAML parses, the logtally command in each parses with the real argument parser, the log
-//! volume is shared and read-only for logtally, the alerting rules pass promtool, and the web
-//! config loads.
+//! YAML and JSON parse, the logtally command in each parses with the real argument parser, the
+//! log volume is shared and read-only for logtally, the Grafana provisioning points at the
+//! shipped dashboard, the alerting rules pass promtool, and the web config loads.
 
 mod common;
 
@@ -79,6 +79,96 @@ fn compose_shares_log_volume() {
     let prometheus = &yaml_documents("examples/compose/prometheus.yml")[0];
     let targets = strings(&prometheus["scrape_configs"][0]["static_configs"][0]["targets"]);
     assert_eq!(targets, ["logtally:3904"]);
+}
+
+#[test]
+fn compose_envoy_variant_and_grafana() {
+    let compose = &yaml_documents("examples/compose/docker-compose.envoy.yml")[0];
+    let logtally = &compose["services"]["logtally"];
+    let run = run_args(&strings(&logtally["command"]));
+    assert_eq!(run.rules, [Path::new("/etc/logtally/rules/envoy.toml")]);
+    assert_eq!(run.logs, ["/var/log/proxy/*.log"]);
+    assert!(strings(&logtally["volumes"]).contains(&"proxy-logs:/var/log/proxy:ro".to_owned()));
+    assert!(
+        strings(&compose["services"]["envoy"]["volumes"])
+            .contains(&"proxy-logs:/var/log/proxy".to_owned())
+    );
+
+    // Envoy logs its default format into the shared volume, the format envoy.toml reads.
+    let envoy = &yaml_documents("examples/compose/envoy.yaml")[0];
+    let manager = &envoy["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0];
+    let access_log = &manager["typed_config"]["access_log"][0]["typed_config"];
+    assert_eq!(
+        access_log["path"].as_str(),
+        Some("/var/log/proxy/access.log")
+    );
+    assert!(access_log["log_format"].is_null(), "the default format");
+
+    // Both compose files provision the Prometheus data source and the shipped dashboard.
+    for file in ["docker-compose.yml", "docker-compose.envoy.yml"] {
+        let compose = &yaml_documents(&format!("examples/compose/{file}"))[0];
+        let volumes = strings(&compose["services"]["grafana"]["volumes"]);
+        assert!(
+            volumes.contains(&"../grafana:/var/lib/grafana/dashboards:ro".to_owned()),
+            "{file}: {volumes:?}"
+        );
+    }
+    let datasources = &yaml_documents("examples/compose/grafana/datasources/prometheus.yml")[0];
+    assert_eq!(
+        datasources["datasources"][0]["url"].as_str(),
+        Some("http://prometheus:9090")
+    );
+    let providers = &yaml_documents("examples/compose/grafana/dashboards/logtally.yml")[0];
+    assert_eq!(
+        providers["providers"][0]["options"]["path"].as_str(),
+        Some("/var/lib/grafana/dashboards")
+    );
+    assert!(
+        common::root()
+            .join("examples/grafana/logtally-dashboard.json")
+            .is_file()
+    );
+}
+
+#[test]
+fn ecs_task_shares_log_volume() {
+    let task: serde_json::Value =
+        serde_json::from_str(&read("examples/ecs/task-definition.json")).unwrap();
+    let containers = task["containerDefinitions"].as_array().unwrap();
+    let container = |name: &str| {
+        containers
+            .iter()
+            .find(|container| container["name"] == name)
+            .unwrap()
+    };
+    let logtally = container("logtally");
+    let arguments: Vec<String> = logtally["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|argument| argument.as_str().unwrap().to_owned())
+        .collect();
+    let run = run_args(&arguments);
+    assert_eq!(run.logs, ["/var/log/proxy/*.log"]);
+    assert_eq!(
+        logtally["healthCheck"]["command"],
+        serde_json::json!(["CMD", "/usr/local/bin/logtally", "probe"])
+    );
+
+    let mount = |container: &serde_json::Value| {
+        container["mountPoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|mount| mount["sourceVolume"] == "proxy-logs")
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(mount(logtally)["readOnly"], true);
+    assert_eq!(mount(container("envoy"))["readOnly"], false);
+    assert_eq!(mount(logtally)["containerPath"], "/var/log/proxy");
+    let volumes = task["volumes"].as_array().unwrap();
+    assert!(volumes.iter().any(|volume| volume["name"] == "proxy-logs"));
 }
 
 #[test]
