@@ -80,9 +80,8 @@ fn split_lines(bencher: Bencher) {
     });
 }
 
-/// Writes the exposition of a counter with 100,000 label sets, as one scrape does.
-#[divan::bench(sample_count = 20)]
-fn exposition_100k_series(bencher: Bencher) {
+/// A store with one counter of 100,000 label sets, as a large scrape sees.
+fn store_100k_series() -> (Arc<RuleSet>, Store) {
     let source = "[parse]\nregex = '^(?P<path>\\S+)$'\n\n[[metric]]\nname = \"requests_total\"\ntype = \"counter\"\nhelp = \"Requests.\"\nlabels = [\"path\"]\nmax_series = 200000\n";
     let rules = Arc::new(RuleSet::from_source(Path::new("bench.toml"), source).unwrap());
     let mut store = Store::new(&rules);
@@ -90,6 +89,13 @@ fn exposition_100k_series(bencher: Bencher) {
     for index in 0..100_000 {
         engine.apply(format!("/api/items/{index}").as_bytes(), &mut store);
     }
+    (rules, store)
+}
+
+/// Writes the exposition of a counter with 100,000 label sets, as one scrape does.
+#[divan::bench(sample_count = 20)]
+fn exposition_100k_series(bencher: Bencher) {
+    let (rules, store) = store_100k_series();
     bencher
         .counter(ItemsCount::new(100_000usize))
         .bench_local(|| {
@@ -98,4 +104,13 @@ fn exposition_100k_series(bencher: Bencher) {
             exposition::encode(&mut text, &mut families);
             black_box(text.len())
         });
+}
+
+/// Copies the series of 100,000 label sets, the part of a scrape that holds the store lock.
+#[divan::bench(sample_count = 20)]
+fn copy_100k_series(bencher: Bencher) {
+    let (_, store) = store_100k_series();
+    bencher
+        .counter(ItemsCount::new(100_000usize))
+        .bench_local(|| black_box(store.families.clone()));
 }

@@ -299,8 +299,14 @@ fn metrics(site: &Site, request: &Request<Incoming>) -> Response<Full<Bytes>> {
             .and_then(|value| value.to_str().ok())
     };
     let format = Format::negotiate(header(ACCEPT));
+    let Some(coding) = choose_coding(header(ACCEPT_ENCODING)) else {
+        return text(
+            StatusCode::NOT_ACCEPTABLE,
+            "Accept-Encoding refuses both gzip and the uncompressed body.\n",
+        );
+    };
     let exposition = (site.scrape)(format);
-    let gzipped = accepts_gzip(header(ACCEPT_ENCODING))
+    let gzipped = (coding == Coding::Gzip)
         .then(|| compress(&exposition))
         .flatten();
 
@@ -318,21 +324,44 @@ fn metrics(site: &Site, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     response
 }
 
-/// Returns true when `Accept-Encoding` lists gzip with a quality above zero.
-fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
-    accept_encoding.is_some_and(|header| {
-        header.split(',').any(|choice| {
-            let mut parts = choice.split(';').map(str::trim);
-            let coding = parts.next().unwrap_or("");
-            let refused = parts.any(|parameter| {
-                parameter
-                    .strip_prefix("q=")
-                    .and_then(|q| q.parse::<f64>().ok())
-                    == Some(0.0)
-            });
-            coding.eq_ignore_ascii_case("gzip") && !refused
-        })
-    })
+/// A content coding the metrics endpoint can send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Coding {
+    Gzip,
+    Identity,
+}
+
+/// Picks the coding for an `Accept-Encoding` header: gzip when listed (directly or as `*`)
+/// with a quality above zero, else the uncompressed body unless the header refuses it
+/// (`identity;q=0`, or `*;q=0` without `identity`), in which case there is none to send.
+fn choose_coding(accept_encoding: Option<&str>) -> Option<Coding> {
+    let Some(header) = accept_encoding else {
+        return Some(Coding::Identity);
+    };
+    let mut gzip = None;
+    let mut identity = None;
+    let mut any = None;
+    for choice in header.split(',') {
+        let mut parts = choice.split(';').map(str::trim);
+        let coding = parts.next().unwrap_or("").to_ascii_lowercase();
+        let quality = parts
+            .find_map(|parameter| parameter.strip_prefix("q="))
+            .map_or(Some(1.0), |q| q.trim().parse::<f64>().ok());
+        let Some(quality) = quality else {
+            continue;
+        };
+        match coding.as_str() {
+            "gzip" | "x-gzip" => gzip = Some(quality),
+            "identity" => identity = Some(quality),
+            "*" => any = Some(quality),
+            _ => {}
+        }
+    }
+    if gzip.or(any).is_some_and(|quality| quality > 0.0) {
+        return Some(Coding::Gzip);
+    }
+    let identity_refused = identity.or(any).is_some_and(|quality| quality <= 0.0);
+    (!identity_refused).then_some(Coding::Identity)
 }
 
 fn compress(body: &[u8]) -> Option<Vec<u8>> {
@@ -413,4 +442,28 @@ fn html_escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coding_follows_accept_encoding() {
+        let cases = [
+            (None, Some(Coding::Identity)),
+            (Some("gzip"), Some(Coding::Gzip)),
+            (Some("deflate, gzip;q=0.5"), Some(Coding::Gzip)),
+            (Some("*"), Some(Coding::Gzip)),
+            (Some("gzip;q=0"), Some(Coding::Identity)),
+            (Some("br"), Some(Coding::Identity)),
+            (Some("gzip;q=0, identity;q=0"), None),
+            (Some("*;q=0"), None),
+            (Some("*;q=0, identity"), Some(Coding::Identity)),
+            (Some("gzip;q=abc"), Some(Coding::Identity)),
+        ];
+        for (header, expected) in cases {
+            assert_eq!(choose_coding(header), expected, "{header:?}");
+        }
+    }
 }

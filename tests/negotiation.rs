@@ -155,3 +155,22 @@ fn gzip_decoded_by_curl() {
         "{text}"
     );
 }
+
+#[test]
+fn refused_codings_get_406() {
+    let (_dir, daemon) = start();
+    let (head, body) = get_raw(&daemon, "Accept-Encoding: gzip;q=0, identity;q=0\r\n");
+    assert!(head.starts_with("HTTP/1.1 406"), "{head}");
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        "Accept-Encoding refuses both gzip and the uncompressed body.\n"
+    );
+
+    let (head, body) = get_raw(&daemon, "Accept-Encoding: br, gzip;q=0\r\n");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(!head.contains("content-encoding"), "{head}");
+    assert!(
+        String::from_utf8_lossy(&body).contains("requests_total{method=\"GET\"} 1\n"),
+        "uncompressed body expected"
+    );
+}

@@ -249,20 +249,19 @@ fn scrape(
         last_success_ms: live.last_success_ms(),
     };
 
-    let mut current = live.lock();
-    let rules = current.rules.clone();
-    current.store.expire(&rules, now_ms(), default_expire);
-    let open_files = tail.open_files();
-    let mut own =
-        self_metrics::families(&current.rules, &current.store, &files, open_files, reload);
+    // Copy what the exposition needs and release the lock before encoding, so a scrape of
+    // many series holds up the reading of logs only for the copy.
+    let (rules, series, mut own) = {
+        let mut current = live.lock();
+        let rules = current.rules.clone();
+        current.store.expire(&rules, now_ms(), default_expire);
+        let open_files = tail.open_files();
+        let own = self_metrics::families(&rules, &current.store, &files, open_files, reload);
+        (rules, current.store.families.clone(), own)
+    };
     own.push(process::build_info());
     own.extend(process.map(|stats| stats.families()).unwrap_or_default());
-    let mut families: Vec<_> = current
-        .rules
-        .families
-        .iter()
-        .zip(&current.store.families)
-        .collect();
+    let mut families: Vec<_> = rules.families.iter().zip(&series).collect();
     families.extend(own.iter().map(|(definition, series)| (definition, series)));
     exposition::encode_bytes(&mut families, format)
 }
