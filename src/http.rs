@@ -302,7 +302,7 @@ fn metrics(site: &Site, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     let Some(coding) = choose_coding(header(ACCEPT_ENCODING)) else {
         return text(
             StatusCode::NOT_ACCEPTABLE,
-            "Accept-Encoding refuses both gzip and the uncompressed body.\n",
+            "Accept-Encoding rejects both gzip and identity; accept one of them.\n",
         );
     };
     let exposition = (site.scrape)(format);
@@ -332,7 +332,7 @@ enum Coding {
 }
 
 /// Picks the coding for an `Accept-Encoding` header: gzip when listed (directly or as `*`)
-/// with a quality above zero, else the uncompressed body unless the header refuses it
+/// with a quality above zero, else the uncompressed body unless the header rejects it
 /// (`identity;q=0`, or `*;q=0` without `identity`), in which case there is none to send.
 fn choose_coding(accept_encoding: Option<&str>) -> Option<Coding> {
     let Some(header) = accept_encoding else {
@@ -360,8 +360,8 @@ fn choose_coding(accept_encoding: Option<&str>) -> Option<Coding> {
     if gzip.or(any).is_some_and(|quality| quality > 0.0) {
         return Some(Coding::Gzip);
     }
-    let identity_refused = identity.or(any).is_some_and(|quality| quality <= 0.0);
-    (!identity_refused).then_some(Coding::Identity)
+    let identity_rejected = identity.or(any).is_some_and(|quality| quality <= 0.0);
+    (!identity_rejected).then_some(Coding::Identity)
 }
 
 fn compress(body: &[u8]) -> Option<Vec<u8>> {

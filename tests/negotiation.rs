@@ -163,7 +163,7 @@ fn refused_codings_get_406() {
     assert!(head.starts_with("HTTP/1.1 406"), "{head}");
     assert_eq!(
         String::from_utf8_lossy(&body),
-        "Accept-Encoding refuses both gzip and the uncompressed body.\n"
+        "Accept-Encoding rejects both gzip and identity; accept one of them.\n"
     );
 
     let (head, body) = get_raw(&daemon, "Accept-Encoding: br, gzip;q=0\r\n");
