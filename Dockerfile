@@ -10,20 +10,25 @@
 # The rules directory and the log volume are mounted read-only; only the positions file in
 # /var/lib/logtally is written.
 
+# The binary is linked statically against musl, so the runtime image needs no C library.
 FROM rust:1-bookworm AS build
+RUN rustup target add x86_64-unknown-linux-musl \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends musl-tools \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
-RUN cargo build --release --locked --bin logtally \
+RUN cargo build --release --locked --target x86_64-unknown-linux-musl --bin logtally \
     && mkdir -p /out/var/lib/logtally
 
-# distroless/cc has glibc and nothing else: no shell, no package manager. Its nonroot user is
-# uid 65532.
-FROM gcr.io/distroless/cc-debian12:nonroot
+# distroless/static has CA certificates, time zones and nothing else: no shell, no package
+# manager, no C library. Its nonroot user is uid 65532.
+FROM gcr.io/distroless/static-debian12:nonroot
 LABEL org.opencontainers.image.title="logtally" \
       org.opencontainers.image.description="Turns proxy access logs into Prometheus metrics." \
       org.opencontainers.image.licenses="Apache-2.0"
-COPY --from=build /src/target/release/logtally /usr/local/bin/logtally
+COPY --from=build /src/target/x86_64-unknown-linux-musl/release/logtally /usr/local/bin/logtally
 COPY rules /etc/logtally/rules
 COPY --from=build --chown=65532:65532 /out/var/lib/logtally /var/lib/logtally
 USER 65532:65532

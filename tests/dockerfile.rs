@@ -59,7 +59,8 @@ fn build_is_multi_stage() {
 fn entrypoint_is_binary() {
     assert_eq!(exec_form(&one("ENTRYPOINT")), ["/usr/local/bin/logtally"]);
     let copies = all("COPY");
-    let binary = "--from=build /src/target/release/logtally /usr/local/bin/logtally";
+    let binary = "--from=build /src/target/x86_64-unknown-linux-musl/release/logtally \
+                  /usr/local/bin/logtally";
     assert!(copies.iter().any(|copy| copy == binary), "{copies:?}");
 }
 
@@ -146,4 +147,79 @@ fn health_check_uses_probe() {
         logtally::commands::probe::default_url(true),
         "https://127.0.0.1:3904/healthz"
     );
+}
+
+/// Largest size of the image's binary.
+const MAX_STATIC_BINARY_BYTES: u64 = 15 * 1024 * 1024;
+
+/// The static binary the image ships, built for musl by `.ci/run` into the target directory
+/// this test binary was built in.
+fn static_binary() -> std::path::PathBuf {
+    let debug_binary = std::path::Path::new(env!("CARGO_BIN_EXE_logtally"));
+    let target_dir = debug_binary.parent().unwrap().parent().unwrap();
+    target_dir.join("x86_64-unknown-linux-musl/release/logtally")
+}
+
+/// Returns true when an ELF file asks for a dynamic loader (has a `PT_INTERP` program
+/// header), which a static binary does not.
+fn asks_for_loader(elf: &[u8]) -> bool {
+    assert_eq!(&elf[..4], b"\x7fELF", "not an ELF file");
+    assert_eq!(elf[4], 2, "not a 64-bit ELF file");
+    let read_u16 = |at: usize| u16::from_le_bytes([elf[at], elf[at + 1]]) as usize;
+    let read_u64 = |at: usize| u64::from_le_bytes(elf[at..at + 8].try_into().unwrap()) as usize;
+    let (table, entry_size, count) = (read_u64(0x20), read_u16(0x36), read_u16(0x38));
+    (0..count).any(|index| {
+        let at = table + index * entry_size;
+        u32::from_le_bytes(elf[at..at + 4].try_into().unwrap()) == 3
+    })
+}
+
+#[test]
+fn image_binary_is_static_and_small() {
+    let binary = static_binary();
+    if !binary.is_file() {
+        let required = std::env::var("LOGTALLY_REQUIRE_STATIC_BINARY").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "{} is missing; build it with `cargo build --release --locked --target \
+             x86_64-unknown-linux-musl --bin logtally`",
+            binary.display()
+        );
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: no static binary at {}",
+            binary.display()
+        );
+        return;
+    }
+
+    let size = std::fs::metadata(&binary).unwrap().len();
+    assert!(
+        size <= MAX_STATIC_BINARY_BYTES,
+        "{} is {size} bytes, over {MAX_STATIC_BINARY_BYTES}",
+        binary.display()
+    );
+    assert!(!asks_for_loader(&std::fs::read(&binary).unwrap()));
+    let output = std::process::Command::new(&binary)
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!("logtally {}\n", env!("CARGO_PKG_VERSION"))
+    );
+
+    // The image builds the same binary.
+    let build = all("RUN").join(" ");
+    assert!(
+        build.contains("--target x86_64-unknown-linux-musl"),
+        "{build}"
+    );
+}
+
+#[test]
+fn loader_request_detected() {
+    let dynamic = std::fs::read("/bin/sh").unwrap();
+    assert!(asks_for_loader(&dynamic));
 }
