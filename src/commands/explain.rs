@@ -13,7 +13,7 @@ use crate::cli::ExplainArgs;
 use crate::engine::{Engine, source_key};
 use crate::exposition;
 use crate::metrics::{SkipReason, Store};
-use crate::rules::{Pattern, RuleSet};
+use crate::rules::{Expansion, Pattern, RuleSet};
 
 /// Runs the command over the given line, or over standard input's lines.
 pub fn run(args: &ExplainArgs) -> ExitCode {
@@ -62,7 +62,7 @@ fn explain_mismatch(file: &crate::rules::RuleFile, line: &[u8], out: &mut String
     out.push_str("    no pattern matched\n");
     for (number, pattern) in file.patterns.iter().enumerate() {
         let description = match pattern {
-            Pattern::Regex { regex, .. } => closest_progress(regex.as_str(), line),
+            Pattern::Regex { regex, source, .. } => closest_progress(regex.as_str(), source, line),
             Pattern::Json => "the line is not a JSON object".to_owned(),
             Pattern::Logfmt => "the line has no key=value pair".to_owned(),
         };
@@ -71,8 +71,9 @@ fn explain_mismatch(file: &crate::rules::RuleFile, line: &[u8], out: &mut String
 }
 
 /// Finds the longest leading run of the pattern's top-level parts that matches the start of
-/// the line, and reports where the line stopped matching and which part came next.
-fn closest_progress(pattern: &str, line: &[u8]) -> String {
+/// the line, and reports where the line stopped matching and which part came next, as the
+/// rule file writes it (`%{IP:client}`, not its expansion).
+fn closest_progress(pattern: &str, source: &Expansion, line: &[u8]) -> String {
     let Ok(ast) = Parser::new().parse(pattern) else {
         return "the regex did not match".to_owned();
     };
@@ -80,7 +81,11 @@ fn closest_progress(pattern: &str, line: &[u8]) -> String {
         Ast::Concat(concat) => concat.asts.iter().collect(),
         other => vec![other],
     };
-    let part_text = |part: &Ast| &pattern[part.span().start.offset..part.span().end.offset];
+    let part_text = |part: &Ast| {
+        let start = source.written_offset(part.span().start.offset);
+        let end = source.written_offset(part.span().end.offset);
+        source.written.get(start..end).unwrap_or("")
+    };
 
     for count in (1..parts.len()).rev() {
         let end = parts[count - 1].span().end.offset;
@@ -88,7 +93,8 @@ fn closest_progress(pattern: &str, line: &[u8]) -> String {
         let Ok(regex) = RegexBuilder::new(&prefix).unicode(false).build() else {
             continue;
         };
-        if let Some(found) = regex.find(line) {
+        // A run of anchors matches nothing of the line, which says no more than a failure.
+        if let Some(found) = regex.find(line).filter(|found| found.end() > 0) {
             let matched = String::from_utf8_lossy(&line[..found.end()]);
             return format!(
                 "matched {} bytes ({matched:?}), then expected `{}`",
@@ -97,7 +103,10 @@ fn closest_progress(pattern: &str, line: &[u8]) -> String {
             );
         }
     }
-    let first = parts.first().map_or(pattern, |part| part_text(part));
+    let first = parts
+        .iter()
+        .find(|part| !matches!(part, Ast::Assertion(_)))
+        .map_or(source.written.as_str(), |part| part_text(part));
     format!("failed at the start of the line, where it expected `{first}`")
 }
 
@@ -144,16 +153,42 @@ fn explain_updates(rules: &RuleSet, index: usize, store: &Store, out: &mut Strin
 mod tests {
     use super::*;
 
+    /// Loads `pattern` as a rule file's `[parse]` regex and reports the progress on `line`.
+    fn progress(pattern: &str, line: &[u8]) -> String {
+        let text = format!(
+            "[parse]\nregex = '{pattern}'\n[[metric]]\nname = \"a_total\"\ntype = \"counter\"\n\
+             help = \"h\"\n"
+        );
+        let rules = RuleSet::from_source(std::path::Path::new("t.toml"), &text).unwrap();
+        let Pattern::Regex { regex, source, .. } = &rules.files[0].patterns[0] else {
+            panic!("a regex pattern");
+        };
+        closest_progress(regex.as_str(), source, line)
+    }
+
     #[test]
     fn progress_names_the_failing_part() {
         let pattern = r"^(?P<method>\S+) (?P<code>\d{3}) (?P<ms>\d+)$";
         assert_eq!(
-            closest_progress(pattern, b"GET 200 fast"),
+            progress(pattern, b"GET 200 fast"),
             "matched 8 bytes (\"GET 200 \"), then expected `(?P<ms>\\d+)`"
         );
         assert_eq!(
-            closest_progress(pattern, b"GET abc 1"),
+            progress(pattern, b"GET abc 1"),
             "matched 4 bytes (\"GET \"), then expected `(?P<code>\\d{3})`"
+        );
+    }
+
+    #[test]
+    fn progress_names_sub_patterns_as_written() {
+        let pattern = "^%{IP:client} %{STATUS:status} x$";
+        assert_eq!(
+            progress(pattern, b"10.0.0.1 abc x"),
+            "matched 9 bytes (\"10.0.0.1 \"), then expected `%{STATUS:status}`"
+        );
+        assert_eq!(
+            progress(pattern, b"host 200 x"),
+            "failed at the start of the line, where it expected `%{IP:client}`"
         );
     }
 }

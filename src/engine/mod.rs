@@ -336,7 +336,7 @@ fn first_match<'a>(
 ) -> Option<Parsed<'a>> {
     for (pattern, slot) in file.patterns.iter().zip(locations.iter_mut()) {
         match pattern {
-            Pattern::Regex { regex, groups } => {
+            Pattern::Regex { regex, groups, .. } => {
                 let Some(locations) = slot.as_mut() else {
                     continue;
                 };

@@ -9,7 +9,7 @@ use toml::Spanned;
 
 mod buckets;
 mod derive;
-mod patterns;
+pub(super) mod patterns;
 mod sources;
 
 use patterns::{Expansion, Library};
@@ -308,7 +308,7 @@ impl Builder {
             scale,
             list,
             own_pattern: own.flatten().map(|(regex, table)| OwnPattern {
-                groups: Parser::Regex(regex.clone()).groups(&table.names),
+                groups: regex_groups(&regex, &table.names),
                 regex,
                 fields: table.names,
             }),
@@ -409,7 +409,8 @@ fn compile_tests(context: &mut FileContext, specs: Vec<Spanned<TestSpec>>) -> Ve
 
 /// A compiled `[parse]` table, before the field table is complete.
 enum Parser {
-    Regex(Regex),
+    /// A regex, and its expansion for mapping it back to the text as written.
+    Regex(Regex, Expansion),
     Json,
     Logfmt,
 }
@@ -419,7 +420,11 @@ impl Parser {
     fn pattern(self, fields: &[String]) -> Pattern {
         let groups = self.groups(fields);
         match self {
-            Parser::Regex(regex) => Pattern::Regex { regex, groups },
+            Parser::Regex(regex, source) => Pattern::Regex {
+                regex,
+                groups,
+                source,
+            },
             Parser::Json => Pattern::Json,
             Parser::Logfmt => Pattern::Logfmt,
         }
@@ -427,24 +432,29 @@ impl Parser {
 
     /// The capture-group index of each field, for a regex; empty for other parsers.
     fn groups(&self, fields: &[String]) -> Vec<Option<usize>> {
-        let Parser::Regex(regex) = self else {
-            return Vec::new();
-        };
-        fields
-            .iter()
-            .map(|field| {
-                regex
-                    .capture_names()
-                    .position(|name| name == Some(field.as_str()))
-            })
-            .collect()
+        match self {
+            Parser::Regex(regex, _) => regex_groups(regex, fields),
+            Parser::Json | Parser::Logfmt => Vec::new(),
+        }
     }
+}
+
+/// The capture-group index of each field in `regex`.
+fn regex_groups(regex: &Regex, fields: &[String]) -> Vec<Option<usize>> {
+    fields
+        .iter()
+        .map(|field| {
+            regex
+                .capture_names()
+                .position(|name| name == Some(field.as_str()))
+        })
+        .collect()
 }
 
 /// Compiles a metric's own regex and the field table of its named groups.
 fn own_fields(context: &mut FileContext, regex: &Spanned<String>) -> Option<(Regex, FieldTable)> {
     let regex = compile_regex(context, regex)?;
-    let mut table = FieldTable::new(std::slice::from_ref(&Parser::Regex(regex.clone())));
+    let mut table = FieldTable::from_regexes([&regex]);
     table.source = "this metric's regex";
     Some((regex, table))
 }
@@ -482,22 +492,30 @@ struct FieldTable {
 
 impl FieldTable {
     fn new(parsers: &[Parser]) -> FieldTable {
+        let regexes = parsers.iter().filter_map(|parser| match parser {
+            Parser::Regex(regex, _) => Some(regex),
+            Parser::Json | Parser::Logfmt => None,
+        });
+        let mut table = FieldTable::from_regexes(regexes);
+        table.open = parsers
+            .iter()
+            .any(|parser| !matches!(parser, Parser::Regex(..)));
+        table
+    }
+
+    /// A closed table of the named groups of `regexes`, in order of first appearance.
+    fn from_regexes<'a>(regexes: impl IntoIterator<Item = &'a Regex>) -> FieldTable {
         let mut names: Vec<String> = Vec::new();
-        for parser in parsers {
-            if let Parser::Regex(regex) = parser {
-                for name in regex.capture_names().flatten() {
-                    if !names.iter().any(|known| known == name) {
-                        names.push(name.to_owned());
-                    }
+        for regex in regexes {
+            for name in regex.capture_names().flatten() {
+                if !names.iter().any(|known| known == name) {
+                    names.push(name.to_owned());
                 }
             }
         }
-        let open = parsers
-            .iter()
-            .any(|parser| !matches!(parser, Parser::Regex(_)));
         FieldTable {
             names,
-            open,
+            open: false,
             has_parse: true,
             source: "the [parse] regex",
         }
@@ -530,7 +548,9 @@ fn compile_parser(context: &mut FileContext, spec: &ParseSpec) -> Option<Parser>
         .as_ref()
         .map_or("regex", |format| format.get_ref().as_str());
     match (format, &spec.regex) {
-        ("regex", Some(regex)) => compile_regex(context, regex).map(Parser::Regex),
+        ("regex", Some(regex)) => {
+            compile_with_source(context, regex).map(|(regex, source)| Parser::Regex(regex, source))
+        }
         ("regex", None) => {
             let span = spec.format.as_ref().map_or(0..0, Spanned::span);
             context.error(
@@ -624,8 +644,17 @@ fn parse_kind(context: &mut FileContext, kind: &Spanned<String>) -> Option<Metri
 /// mode on, one invalid byte in a user agent would make the whole line fail to match. A
 /// pattern can turn it on for a part with `(?u:...)`.
 fn compile_regex(context: &mut FileContext, pattern: &Spanned<String>) -> Option<Regex> {
+    compile_with_source(context, pattern).map(|(regex, _)| regex)
+}
+
+/// Compiles a pattern as [`compile_regex`] does, also returning its expansion, which maps
+/// the compiled pattern back to the text as written.
+fn compile_with_source(
+    context: &mut FileContext,
+    pattern: &Spanned<String>,
+) -> Option<(Regex, Expansion)> {
     match context.library.expand(pattern.get_ref()) {
-        Ok(expansion) => build_regex(context, pattern, &expansion),
+        Ok(expansion) => build_regex(context, pattern, &expansion).map(|regex| (regex, expansion)),
         Err(error) => {
             let span = pattern_offset(context.source, pattern, error.range.start);
             context.error(span, error.message);

@@ -20,6 +20,7 @@ use regex::bytes::Regex;
 use crate::decimal::Decimal;
 use crate::engine::ListMode;
 
+pub use compile::patterns::Expansion;
 pub use error::{LoadError, LoadErrors, Position};
 pub use names::SELF_PREFIX;
 pub use testing::RuleTest;
@@ -233,6 +234,8 @@ pub enum Pattern {
     Regex {
         regex: Regex,
         groups: Vec<Option<usize>>,
+        /// The regex as written, with the map from the compiled text back to it.
+        source: Expansion,
     },
     /// A JSON object per line; nested keys are joined with dots.
     Json,

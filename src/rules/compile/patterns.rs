@@ -82,8 +82,11 @@ struct Reference<'a> {
 }
 
 /// A pattern with its sub-patterns replaced, and the map back to the text as written.
+#[derive(Debug, Clone)]
 pub struct Expansion {
     pub text: String,
+    /// The pattern as the rule file writes it.
+    pub written: String,
     /// Pieces of the expanded text: (start in the expanded text, start in the written text,
     /// true for an expanded reference).
     pieces: Vec<(usize, usize, bool)>,
@@ -231,7 +234,11 @@ impl Library {
         }
         pieces.push((text.len(), written, false));
         text.push_str(&pattern[written..]);
-        Ok(Expansion { text, pieces })
+        Ok(Expansion {
+            text,
+            written: pattern.to_owned(),
+            pieces,
+        })
     }
 
     fn unknown_message(&self, name: &str) -> String {
