@@ -167,6 +167,9 @@ struct Entry {
     created_ms: u64,
     /// Time of the last update, from the store's clock, for expiry.
     updated_ms: u64,
+    /// True for a series a rule declares (`initial`, or a metric without labels), which
+    /// expiry keeps.
+    pinned: bool,
 }
 
 /// The series of one family.
@@ -212,7 +215,7 @@ impl FamilySeries {
     fn remove_idle(&mut self, before_ms: u64) -> u64 {
         let count = self.entries.len();
         self.entries
-            .retain(|key, entry| key.is_empty() || entry.updated_ms >= before_ms);
+            .retain(|key, entry| key.is_empty() || entry.pinned || entry.updated_ms >= before_ms);
         (count - self.entries.len()) as u64
     }
 
@@ -233,6 +236,7 @@ impl FamilySeries {
             value,
             created_ms,
             updated_ms,
+            pinned: false,
         });
         &mut entry.into_mut().value
     }
@@ -247,8 +251,29 @@ impl FamilySeries {
                 value,
                 created_ms,
                 updated_ms: created_ms,
+                pinned: false,
             })
             .value
+    }
+
+    /// Adds a series that expiry keeps, with `value` unless the series exists already, in
+    /// which case it is kept as it is and only marked to be kept.
+    pub fn pin(&mut self, key: &[u8], value: impl FnOnce() -> Series) {
+        match self.entries.get_mut(key) {
+            Some(entry) => entry.pinned = true,
+            None => {
+                let created_ms = now_ms();
+                self.entries.insert(
+                    key.into(),
+                    Entry {
+                        value: value(),
+                        created_ms,
+                        updated_ms: created_ms,
+                        pinned: true,
+                    },
+                );
+            }
+        }
     }
 
     /// Every series as key, value and creation time in milliseconds, in no particular order.
@@ -318,8 +343,8 @@ impl Store {
     /// Adds the series a rule file's metrics start with for a log whose source key is
     /// `source`, where they are missing: a metric without labels of its own starts at zero,
     /// as client libraries do, so `rate()` works from the first scrape, and so does each
-    /// label set a metric lists in `initial`. Gauges without labels start empty, since they
-    /// have no value before their first line.
+    /// label set a metric lists in `initial`. Expiry keeps these series. Gauges without labels
+    /// start empty, since they have no value before their first line.
     pub fn attach(&mut self, rules: &RuleSet, file: usize, source: &[u8]) {
         let mut key = Vec::new();
         for metric in &rules.files[file].metrics {
@@ -336,8 +361,8 @@ impl Store {
                 key.extend_from_slice(fields);
                 key.extend_from_slice(&metric.const_key);
                 key.extend_from_slice(source);
-                if series.len() < definition.max_series && series.get_mut(&key).is_none() {
-                    series.insert(key.as_slice().into(), Series::new(definition));
+                if series.len() < definition.max_series || series.get_mut(&key).is_some() {
+                    series.pin(&key, || Series::new(definition));
                 }
             }
         }

@@ -830,3 +830,29 @@ labels = ["path", "status"]
         )
     );
 }
+
+#[test]
+fn expiry_keeps_initial_label_sets() {
+    let rules = r#"
+[parse]
+regex = '^(?P<status>\d{3})$'
+
+[[metric]]
+name = "requests_total"
+type = "counter"
+help = "Requests."
+labels = ["status"]
+initial = [{ status = "500" }]
+expire = "1m"
+"#;
+    let rules = Arc::new(RuleSet::from_source(Path::new("r.toml"), rules).unwrap());
+    let mut store = Store::new(&rules);
+    let mut engine = Engine::new(rules.clone());
+    engine.apply(b"200", &mut store);
+    engine.apply(b"500", &mut store);
+
+    // Two minutes later neither series was updated: the declared one stays.
+    store.expire(&rules, logtally::metrics::now_ms() + 120_000, None);
+    assert_eq!(encode(&rules, &store), "requests_total{status=\"500\"} 1\n");
+    assert_eq!(store.expired, [1]);
+}
