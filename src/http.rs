@@ -21,7 +21,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -41,6 +41,7 @@ use tracing::{debug, info, warn};
 
 use self::auth::Authenticator;
 use crate::exposition::Format;
+use crate::throttle::{Throttle, WARNING_INTERVAL};
 use crate::web_config::WatchedWebConfig;
 
 /// Time a client has to complete the TLS handshake and to send its request headers, each.
@@ -54,8 +55,8 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// closes. Closing with unread input would reset the connection and lose that response.
 const MAX_BUFFER_BYTES: usize = 2 * MAX_HEADER_BYTES;
 
-/// Minimum time between two warnings that every connection slot is taken.
-const FULL_WARNING_INTERVAL: Duration = Duration::from_secs(60);
+/// Limits the warnings about failed reload tasks, which each `POST /-/reload` could repeat.
+static RELOAD_TASK_WARNINGS: Mutex<Throttle> = Mutex::new(Throttle::new(WARNING_INTERVAL));
 
 /// Produces the exposition text for one scrape, in the given format.
 pub type Scrape = Arc<dyn Fn(Format) -> String + Send + Sync>;
@@ -118,10 +119,11 @@ pub async fn serve(listener: TcpListener, site: Site, shutdown: impl Future<Outp
     let slots = Arc::new(Semaphore::new(site.max_connections));
     let authenticator = Arc::new(Authenticator::default());
     let mut accept_failing = false;
-    let mut full_warned: Option<Instant> = None;
+    let mut accept_warnings = Throttle::new(WARNING_INTERVAL);
+    let mut full_warnings = Throttle::new(WARNING_INTERVAL);
     loop {
         let slot = tokio::select! {
-            slot = connection_slot(&slots, site.max_connections, &mut full_warned) => slot,
+            slot = connection_slot(&slots, site.max_connections, &mut full_warnings) => slot,
             () = &mut shutdown => return,
         };
         let accepted = tokio::select! {
@@ -134,9 +136,12 @@ pub async fn serve(listener: TcpListener, site: Site, shutdown: impl Future<Outp
                 connection
             }
             Err(error) => {
-                // Typically out of file descriptors; logged once until an accept works again.
-                if !std::mem::replace(&mut accept_failing, true) {
-                    warn!(%error, "Failed to accept a connection; will retry.");
+                // Typically out of file descriptors. Logged once until an accept works again,
+                // and at most once a minute when accepts keep failing and working in turn.
+                if !std::mem::replace(&mut accept_failing, true)
+                    && let Some(suppressed) = accept_warnings.allow(Instant::now())
+                {
+                    warn!(%error, suppressed, "Failed to accept a connection; will retry.");
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
@@ -152,19 +157,19 @@ pub async fn serve(listener: TcpListener, site: Site, shutdown: impl Future<Outp
 }
 
 /// Waits for one of the `max` connection slots. When all are taken it logs a warning, at most
-/// once per [`FULL_WARNING_INTERVAL`], since a flood would otherwise log one per connection.
+/// once per [`WARNING_INTERVAL`], since a flood would otherwise log one per connection.
 async fn connection_slot(
     slots: &Arc<Semaphore>,
     max: usize,
-    last_warned: &mut Option<Instant>,
+    warnings: &mut Throttle,
 ) -> OwnedSemaphorePermit {
     if let Ok(slot) = slots.clone().try_acquire_owned() {
         return slot;
     }
-    if last_warned.is_none_or(|warned| warned.elapsed() >= FULL_WARNING_INTERVAL) {
-        *last_warned = Some(Instant::now());
+    if let Some(suppressed) = warnings.allow(Instant::now()) {
         warn!(
             max_connections = max,
+            suppressed,
             "Serving the maximum number of connections; new ones wait until one closes."
         );
     }
@@ -368,7 +373,10 @@ async fn reload(site: &Site, method: &Method) -> Response<Full<Bytes>> {
             with_type(response, "text/plain; charset=utf-8")
         }
         Err(error) => {
-            warn!(%error, "The reload task failed.");
+            let suppressed = lock_or_recover(&RELOAD_TASK_WARNINGS).allow(Instant::now());
+            if let Some(suppressed) = suppressed {
+                warn!(%error, suppressed, "The reload task failed.");
+            }
             text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "The reload task failed.\n",
@@ -406,6 +414,14 @@ fn with_type(
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
+}
+
+/// Locks a mutex, using the data of a poisoned one as it is: a throttle stays valid even if a
+/// thread panicked while holding it.
+fn lock_or_recover<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn html_escape(text: &str) -> String {

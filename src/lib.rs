@@ -29,4 +29,5 @@ pub mod rules;
 pub mod self_metrics;
 pub mod state;
 pub mod tail;
+pub mod throttle;
 pub mod web_config;

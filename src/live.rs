@@ -11,12 +11,14 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use tracing::{error, info};
 
 use crate::metrics::{SkipReason, Store, now_ms};
 use crate::rules::{LoadErrors, RuleSet};
 use crate::state;
+use crate::throttle::{MAX_KEYS, Throttles, WARNING_INTERVAL};
 
 /// Rules and the store they update.
 pub struct Current {
@@ -31,6 +33,10 @@ pub struct Live {
     last_reload_ok: AtomicBool,
     /// Time of the last successful load, in milliseconds since the Unix epoch.
     last_success_ms: AtomicU64,
+    /// Limits the errors logged for failed reloads, keyed by the error text: a client that
+    /// repeats `POST /-/reload`, or a tool that rewrites a broken rule file in a loop, would
+    /// otherwise log the same errors each time.
+    reload_errors: Mutex<Throttles<String>>,
 }
 
 impl Live {
@@ -41,6 +47,7 @@ impl Live {
             rule_paths,
             last_reload_ok: AtomicBool::new(true),
             last_success_ms: AtomicU64::new(now_ms()),
+            reload_errors: Mutex::new(Throttles::new(WARNING_INTERVAL, MAX_KEYS)),
         }
     }
 
@@ -63,13 +70,14 @@ impl Live {
     }
 
     /// Loads the rule files again and swaps them in. On an error the old rules stay, the error
-    /// is logged with its locations and returned, and the reload status turns false.
+    /// is returned and logged with its locations, and the reload status turns false. Until a
+    /// reload succeeds, the same errors are logged at most once a minute.
     pub fn reload(&self) -> Result<(), LoadErrors> {
         let rules = match RuleSet::load(&self.rule_paths) {
             Ok(rules) => Arc::new(rules),
             Err(errors) => {
                 self.last_reload_ok.store(false, Ordering::Relaxed);
-                error!(errors = %errors, "Reloading rules failed; keeping the old rules.");
+                self.log_reload_errors(&errors);
                 return Err(errors);
             }
         };
@@ -82,8 +90,30 @@ impl Live {
 
         self.last_reload_ok.store(true, Ordering::Relaxed);
         self.last_success_ms.store(now_ms(), Ordering::Relaxed);
+        // A failure after this success is a new condition, logged even if its errors were
+        // logged shortly before.
+        *self.lock_reload_errors() = Throttles::new(WARNING_INTERVAL, MAX_KEYS);
         info!(metrics, "Reloaded rules.");
         Ok(())
+    }
+
+    fn log_reload_errors(&self, errors: &LoadErrors) {
+        let text = errors.to_string();
+        let suppressed = self
+            .lock_reload_errors()
+            .allow(text.clone(), Instant::now());
+        if let Some(suppressed) = suppressed {
+            error!(
+                errors = text,
+                suppressed, "Reloading rules failed; keeping the old rules."
+            );
+        }
+    }
+
+    fn lock_reload_errors(&self) -> MutexGuard<'_, Throttles<String>> {
+        self.reload_errors
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -745,3 +745,59 @@ fn logfmt_logs_by_default() {
         "{line}"
     );
 }
+
+/// Links `name` in `dir` to `/proc/self/mem`. Reading that file at offset 0 fails with an I/O
+/// error in every process, so the daemon gets a real read error each time it reads the link.
+fn unreadable_log(dir: &Path, name: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::os::unix::fs::symlink("/proc/self/mem", &path).unwrap();
+    path
+}
+
+#[test]
+fn repeated_read_errors_logged_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_file(dir.path(), "rules.toml", RULES);
+    let broken = unreadable_log(dir.path(), "broken.log");
+    let glob = format!("{}/*.log", dir.path().display());
+    let daemon = Daemon::start(&[
+        "--rules",
+        rules.to_str().unwrap(),
+        "--logs",
+        &glob,
+        "--rescan-interval",
+        "50ms",
+    ]);
+
+    // Every rescan reads the file again and fails again.
+    let errors = format!(
+        "logtally_file_errors_total{{path=\"{}\"}}",
+        broken.display()
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let body = daemon.scrape();
+        let count: u64 = samples(&body)
+            .get(&errors)
+            .map_or(0, |value| value.parse().unwrap());
+        if count >= 5 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{body}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // The signal's log line comes after every warning about the reads counted above.
+    std::process::Command::new("kill")
+        .args(["-HUP", &daemon.pid().to_string()])
+        .status()
+        .unwrap();
+    let lines = daemon.log_lines_until("Received signal", WAIT);
+    let warnings = daemon
+        .early_log_lines()
+        .iter()
+        .chain(&lines)
+        .filter(|line| line.contains("Failed to read log file"))
+        .count();
+    assert_eq!(warnings, 1, "{lines:#?}");
+}

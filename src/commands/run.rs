@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing::{error, info, warn};
 
@@ -25,6 +25,7 @@ use crate::rules::RuleSet;
 use crate::self_metrics::{self, ReloadStatus};
 use crate::state::{self, SavedFile};
 use crate::tail::{Feed, LineSink, TailConfig, TailStats, Tailer};
+use crate::throttle::{Throttle, WARNING_INTERVAL};
 use crate::web_config::WatchedWebConfig;
 
 mod signals;
@@ -112,6 +113,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         applicable: HashMap::new(),
         positions: args.positions.clone(),
         last_save_error: None,
+        save_errors: Throttle::new(WARNING_INTERVAL),
     };
     // The tailer reports when it returns, so a tailer that dies stops the daemon instead of
     // leaving it serving metrics that no longer change.
@@ -312,6 +314,8 @@ struct LiveSink {
     positions: Option<PathBuf>,
     /// The kind of the last failed save, so a failure that repeats is logged once.
     last_save_error: Option<std::io::ErrorKind>,
+    /// Limits the errors logged when saves fail and work in turn.
+    save_errors: Throttle,
 }
 
 impl LiveSink {
@@ -367,10 +371,13 @@ impl LineSink for LiveSink {
                 }
             }
             Err(error) => {
-                if self.last_save_error.replace(error.kind()) != Some(error.kind()) {
+                if self.last_save_error.replace(error.kind()) != Some(error.kind())
+                    && let Some(suppressed) = self.save_errors.allow(Instant::now())
+                {
                     error!(
                         path = %path.display(),
                         %error,
+                        suppressed,
                         "Failed to save the positions file; will retry."
                     );
                 }
