@@ -118,22 +118,53 @@ impl Live {
 }
 
 /// Builds a store for `new` rules holding the values of every metric whose definition is the
-/// same in `old`, and the per-file and per-metric counts of files and metrics that remain.
+/// same in `old`, and the per-file, per-metric and per-family counts of the files, metrics
+/// and families that remain.
 fn carry_over(old: &RuleSet, store: &Store, new: &RuleSet) -> Store {
     let mut fresh = Store::new(new);
     let snapshot = state::snapshot(old, store, Vec::new(), now_ms());
     state::restore(new, &mut fresh, &snapshot);
+    carry_family_counts(old, store, new, &mut fresh);
+    carry_line_counts(old, store, new, &mut fresh);
+    carry_skipped(old, store, new, &mut fresh);
+    fresh
+}
 
-    let unmatched: HashMap<&PathBuf, u64> = old
+/// Carries the overflow and expiry counts of each family whose definition is unchanged. They
+/// go with the values, so a family's counts go on exactly when its series do, and its
+/// overflow warning is not logged again.
+fn carry_family_counts(old: &RuleSet, store: &Store, new: &RuleSet, fresh: &mut Store) {
+    let family_counts: HashMap<String, (u64, u64)> = (0..old.families.len())
+        .map(|index| {
+            let counts = (store.overflowed[index], store.expired[index]);
+            (old.family_state_key(index), counts)
+        })
+        .collect();
+    for index in 0..new.families.len() {
+        if let Some(&(overflowed, expired)) = family_counts.get(&new.family_state_key(index)) {
+            fresh.overflowed[index] = overflowed;
+            fresh.expired[index] = expired;
+        }
+    }
+}
+
+/// Carries the matched and unmatched line counts of each rule file that remains, by path.
+fn carry_line_counts(old: &RuleSet, store: &Store, new: &RuleSet, fresh: &mut Store) {
+    let counts: HashMap<&PathBuf, (u64, u64)> = old
         .files
         .iter()
-        .map(|file| &file.path)
-        .zip(store.unmatched.iter().copied())
+        .enumerate()
+        .map(|(index, file)| (&file.path, (store.matched[index], store.unmatched[index])))
         .collect();
-    for (file, count) in new.files.iter().zip(fresh.unmatched.iter_mut()) {
-        *count = unmatched.get(&file.path).copied().unwrap_or(0);
+    for (index, file) in new.files.iter().enumerate() {
+        let (matched, unmatched) = counts.get(&file.path).copied().unwrap_or_default();
+        fresh.matched[index] = matched;
+        fresh.unmatched[index] = unmatched;
     }
+}
 
+/// Carries the skipped-value counts of each metric that remains, by rule file and name.
+fn carry_skipped(old: &RuleSet, store: &Store, new: &RuleSet, fresh: &mut Store) {
     let skipped: HashMap<(&PathBuf, &String), [u64; SkipReason::ALL.len()]> = old
         .files
         .iter()
@@ -151,5 +182,60 @@ fn carry_over(old: &RuleSet, store: &Store, new: &RuleSet) -> Store {
             fresh.skipped[metric.id] = skipped.get(&key).copied().unwrap_or_default();
         }
     }
-    fresh
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULES: &str = r#"
+[parse]
+regex = '^(?P<method>\S+)$'
+
+[[metric]]
+name = "requests_total"
+type = "counter"
+help = "Requests."
+labels = ["method"]
+max_series = 1
+
+[[metric]]
+name = "methods_total"
+type = "counter"
+help = "Methods."
+labels = ["method"]
+"#;
+
+    #[test]
+    fn reload_carries_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rules.toml");
+        std::fs::write(&path, RULES).unwrap();
+        let rules = Arc::new(RuleSet::load(std::slice::from_ref(&path)).unwrap());
+        let mut store = Store::new(&rules);
+        store.matched[0] = 7;
+        store.unmatched[0] = 2;
+        store.overflowed = vec![4, 5];
+        store.expired = vec![1, 3];
+        let live = Live::new(vec![path.clone()], rules, store);
+
+        // A new help text keeps requests_total; new labels start methods_total afresh.
+        let changed = RULES
+            .replace("help = \"Requests.\"", "help = \"All requests.\"")
+            .replacen(
+                "help = \"Methods.\"\nlabels = [\"method\"]",
+                "help = \"Methods.\"\nlabels = [{ verb = \"method\" }]",
+                1,
+            );
+        std::fs::write(&path, changed).unwrap();
+        live.reload().unwrap();
+
+        let current = live.lock();
+        assert_eq!(current.rules.families[0].help, "All requests.");
+        assert_eq!(current.rules.families[1].label_names, ["verb"]);
+        assert_eq!(current.store.matched, [7]);
+        assert_eq!(current.store.unmatched, [2]);
+        assert_eq!(current.store.overflowed, [4, 0]);
+        assert_eq!(current.store.expired, [1, 0]);
+    }
 }

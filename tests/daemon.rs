@@ -52,6 +52,13 @@ fn lines_read(path: &Path) -> String {
     format!("logtally_lines_read_total{{path=\"{}\"}}", path.display())
 }
 
+fn matched(rules: &Path) -> String {
+    format!(
+        "logtally_lines_matched_total{{rules=\"{}\"}}",
+        rules.display()
+    )
+}
+
 fn unmatched(rules: &Path) -> String {
     format!(
         "logtally_lines_unmatched_total{{rules=\"{}\"}}",
@@ -127,6 +134,7 @@ fn appended_lines_scraped_exactly() {
         all["http_request_duration_seconds_sum{method=\"POST\"}"],
         "1.2"
     );
+    assert_eq!(all[&matched(&dir.path().join("rules.toml"))], "3");
     assert_eq!(all[&unmatched(&dir.path().join("rules.toml"))], "0");
 }
 
@@ -210,6 +218,7 @@ fn bad_input_counted_and_survived() {
     let path = format!("{{path=\"{}\"}}", log.display());
     assert_eq!(value(&body, GET_200), "5");
     assert_eq!(value(&body, "http_response_bytes_total"), "4");
+    assert_eq!(value(&body, &matched(&rules)), "5");
     assert_eq!(value(&body, &unmatched(&rules)), "2");
     assert_eq!(
         value(&body, &format!("logtally_nul_bytes_skipped_total{path}")),
