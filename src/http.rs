@@ -1,9 +1,10 @@
 //! The HTTP server: the last stage, serving the exposition to Prometheus.
 //!
 //! Serves the telemetry path (default `/metrics`), `/healthz`, `/ready`, `/-/reload` (when
-//! enabled) and a landing page at `/`. Every other path returns 404, and methods other than
-//! GET and HEAD return 405. The server
-//! knows nothing of rules or files: it calls a [`Scrape`] function for the body.
+//! enabled), the status pages `/status` (HTML) and `/status.json`, and a landing page at `/`.
+//! Every other path returns 404, and methods other than GET and HEAD return 405. The server
+//! does not depend on rules or files: it calls a [`Scrape`] function for the metrics and a
+//! [`StatusReport`] function for the status pages.
 //!
 //! With a web config (`--web.config.file`) it speaks TLS and requires basic auth on every path
 //! but `/healthz` and `/ready`, which report only that the process is alive and has caught
@@ -41,6 +42,7 @@ use tracing::{debug, info, warn};
 
 use self::auth::Authenticator;
 use crate::exposition::Format;
+use crate::status::{self, Status};
 use crate::throttle::{Throttle, WARNING_INTERVAL};
 use crate::web_config::WatchedWebConfig;
 
@@ -61,6 +63,9 @@ static RELOAD_TASK_WARNINGS: Mutex<Throttle> = Mutex::new(Throttle::new(WARNING_
 /// Produces the exposition text for one scrape, in the given format.
 pub type Scrape = Arc<dyn Fn(Format) -> String + Send + Sync>;
 
+/// Takes the status that `/status` and `/status.json` show.
+pub type StatusReport = Arc<dyn Fn() -> Status + Send + Sync>;
+
 /// Reloads the rules, returning the error text when they fail to load.
 pub type Reload = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
@@ -69,6 +74,7 @@ pub type Reload = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 pub struct Site {
     pub telemetry_path: String,
     pub scrape: Scrape,
+    pub status: StatusReport,
     /// True once every file found at start has been read to its end.
     pub ready: Arc<dyn Fn() -> bool + Send + Sync>,
     /// Serves `POST /-/reload` when set (`--web.enable-lifecycle`).
@@ -287,6 +293,8 @@ async fn respond(site: &Site, request: &Request<Incoming>) -> Response<Full<Byte
             "not ready: still reading the files found at start\n",
         ),
         "/" => landing_page(&site.telemetry_path),
+        "/status" => status_page(site),
+        "/status.json" => status_json(site),
         _ => text(
             StatusCode::NOT_FOUND,
             "Not found. The metrics are at the telemetry path.\n",
@@ -386,14 +394,35 @@ async fn reload(site: &Site, method: &Method) -> Response<Full<Bytes>> {
 }
 
 fn landing_page(telemetry_path: &str) -> Response<Full<Bytes>> {
-    let escaped = html_escape(telemetry_path);
+    let escaped = status::html::escape(telemetry_path);
     let page = format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>logtally</title></head>\n\
          <body>\n<h1>logtally</h1>\n<p>Metrics from proxy access logs.</p>\n<ul>\n\
-         <li><a href=\"{escaped}\">Metrics</a></li>\n<li><a href=\"/healthz\">Health</a></li>\n\
+         <li><a href=\"{escaped}\">Metrics</a></li>\n<li><a href=\"/status\">Status</a></li>\n\
+         <li><a href=\"/healthz\">Health</a></li>\n\
          </ul>\n<p>Version {}</p>\n</body>\n</html>\n",
         env!("CARGO_PKG_VERSION")
     );
+    html(page)
+}
+
+/// Renders the status as an HTML page.
+fn status_page(site: &Site) -> Response<Full<Bytes>> {
+    html(status::html::render(&(site.status)(), &site.telemetry_path))
+}
+
+/// Renders the status as JSON, in the shape [`Status`] documents.
+fn status_json(site: &Site) -> Response<Full<Bytes>> {
+    let mut body = serde_json::to_string_pretty(&(site.status)())
+        .expect("a status has only strings, numbers and booleans");
+    body.push('\n');
+    with_type(
+        Response::new(Full::new(Bytes::from(body))),
+        "application/json",
+    )
+}
+
+fn html(page: String) -> Response<Full<Bytes>> {
     with_type(
         Response::new(Full::new(Bytes::from(page))),
         "text/html; charset=utf-8",
@@ -422,11 +451,4 @@ fn lock_or_recover<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

@@ -16,7 +16,7 @@ use std::time::Instant;
 use tracing::{error, info};
 
 use crate::metrics::{SkipReason, Store, now_ms};
-use crate::rules::{LoadErrors, RuleSet};
+use crate::rules::{LoadError, LoadErrors, RuleSet};
 use crate::state;
 use crate::throttle::{MAX_KEYS, Throttles, WARNING_INTERVAL};
 
@@ -33,6 +33,11 @@ pub struct Live {
     last_reload_ok: AtomicBool,
     /// Time of the last successful load, in milliseconds since the Unix epoch.
     last_success_ms: AtomicU64,
+    /// Time of the last reload, successful or not, in milliseconds since the Unix epoch; 0
+    /// before the first.
+    last_reload_ms: AtomicU64,
+    /// The errors of the last reload; empty when it succeeded or none was tried.
+    last_reload_errors: Mutex<Vec<LoadError>>,
     /// Limits the errors logged for failed reloads, keyed by the error text: a client that
     /// repeats `POST /-/reload`, or a tool that rewrites a broken rule file in a loop, would
     /// otherwise log the same errors each time.
@@ -47,6 +52,8 @@ impl Live {
             rule_paths,
             last_reload_ok: AtomicBool::new(true),
             last_success_ms: AtomicU64::new(now_ms()),
+            last_reload_ms: AtomicU64::new(0),
+            last_reload_errors: Mutex::new(Vec::new()),
             reload_errors: Mutex::new(Throttles::new(WARNING_INTERVAL, MAX_KEYS)),
         }
     }
@@ -69,6 +76,18 @@ impl Live {
         self.last_success_ms.load(Ordering::Relaxed)
     }
 
+    /// When the rules were last reloaded, successfully or not, in milliseconds since the Unix
+    /// epoch; `None` before the first reload.
+    pub fn last_reload_ms(&self) -> Option<u64> {
+        Some(self.last_reload_ms.load(Ordering::Relaxed)).filter(|time| *time > 0)
+    }
+
+    /// Returns the errors of the last reload, in file order; empty when it succeeded or none
+    /// was tried.
+    pub fn last_reload_errors(&self) -> Vec<LoadError> {
+        self.lock_last_errors().clone()
+    }
+
     /// Loads the rule files again and swaps them in. On an error the old rules stay, the error
     /// is returned and logged with its locations, and the reload status turns false. Until a
     /// reload succeeds, the same errors are logged at most once a minute.
@@ -77,6 +96,8 @@ impl Live {
             Ok(rules) => Arc::new(rules),
             Err(errors) => {
                 self.last_reload_ok.store(false, Ordering::Relaxed);
+                self.last_reload_ms.store(now_ms(), Ordering::Relaxed);
+                self.lock_last_errors().clone_from(&errors.0);
                 self.log_reload_errors(&errors);
                 return Err(errors);
             }
@@ -88,8 +109,11 @@ impl Live {
         *current = Current { rules, store };
         drop(current);
 
+        let now = now_ms();
         self.last_reload_ok.store(true, Ordering::Relaxed);
-        self.last_success_ms.store(now_ms(), Ordering::Relaxed);
+        self.last_success_ms.store(now, Ordering::Relaxed);
+        self.last_reload_ms.store(now, Ordering::Relaxed);
+        self.lock_last_errors().clear();
         // A failure after this success is a new condition, logged even if its errors were
         // logged shortly before.
         *self.lock_reload_errors() = Throttles::new(WARNING_INTERVAL, MAX_KEYS);
@@ -108,6 +132,12 @@ impl Live {
                 suppressed, "Reloading rules failed; keeping the old rules."
             );
         }
+    }
+
+    fn lock_last_errors(&self) -> MutexGuard<'_, Vec<LoadError>> {
+        self.last_reload_errors
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lock_reload_errors(&self) -> MutexGuard<'_, Throttles<String>> {

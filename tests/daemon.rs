@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Daemon, append, samples, stderr, stdout, value, write_file};
+use common::{Daemon, append, http_request, samples, stderr, stdout, value, write_file};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -271,6 +271,11 @@ fn served_paths() {
     assert_eq!(status, 200);
     assert!(page.contains("<a href=\"/metrics\">Metrics</a>"), "{page}");
     assert!(page.contains("<a href=\"/healthz\">Health</a>"), "{page}");
+    assert!(page.contains("<a href=\"/status\">Status</a>"), "{page}");
+    assert_eq!(daemon.get("/status").0, 200);
+    assert_eq!(daemon.get("/status.json").0, 200);
+    assert_eq!(daemon.get("/status/").0, 404);
+    assert_eq!(http_request(daemon.address, "POST", "/status").0, 405);
     assert_eq!(daemon.get("/nope").0, 404);
     assert_eq!(daemon.get("/metrics/").0, 404);
 }

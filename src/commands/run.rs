@@ -19,11 +19,13 @@ use crate::engine::{Engine, SourceRule, sources_for};
 use crate::exposition::{self, Format};
 use crate::http::{self, Site};
 use crate::live::{Current, Live};
+use crate::logging::recent::RecentEvents;
 use crate::metrics::{Store, now_ms};
 use crate::process::{self, ProcessStats};
 use crate::rules::RuleSet;
 use crate::self_metrics::{self, ReloadStatus};
 use crate::state::{self, SavedFile};
+use crate::status::StatusSources;
 use crate::tail::{Feed, LineSink, TailConfig, TailStats, Tailer};
 use crate::throttle::{Throttle, WARNING_INTERVAL};
 use crate::web_config::WatchedWebConfig;
@@ -32,7 +34,8 @@ mod signals;
 
 /// Runs the daemon until SIGINT or SIGTERM.
 pub fn run(args: &RunArgs) -> ExitCode {
-    if let Err(message) = crate::logging::init(&args.log_level, &args.log_format) {
+    let recent = RecentEvents::default();
+    if let Err(message) = crate::logging::init(&args.log_level, &args.log_format, recent.clone()) {
         eprintln!("logtally: {message}");
         return ExitCode::FAILURE;
     }
@@ -126,7 +129,12 @@ pub fn run(args: &RunArgs) -> ExitCode {
         })
         .expect("spawning a thread");
 
-    let site = site(args, live.clone(), tail_stats, web_config);
+    let status = StatusSources {
+        live: live.clone(),
+        tail: tail_stats.clone(),
+        recent,
+    };
+    let site = site(args, live.clone(), tail_stats, status, web_config);
     let tailer_failed = runtime.block_on(async {
         http::log_listening(&listener, &site.telemetry_path);
         let (stop, stopped) = tokio::sync::oneshot::channel::<bool>();
@@ -211,12 +219,13 @@ fn tail_config(args: &RunArgs, rules: &RuleSet) -> TailConfig {
     }
 }
 
-/// What the HTTP server serves: the scrape, readiness and, with `--web.enable-lifecycle`,
-/// reloads; and how it protects them.
+/// Describes what the HTTP server serves (the scrape, the status pages, readiness and, with
+/// `--web.enable-lifecycle`, reloads) and how it protects them.
 fn site(
     args: &RunArgs,
     live: Arc<Live>,
     tail: TailStats,
+    status: StatusSources,
     web_config: Option<Arc<WatchedWebConfig>>,
 ) -> Site {
     let ready_tail = tail.clone();
@@ -230,6 +239,7 @@ fn site(
     Site {
         telemetry_path: args.telemetry_path.clone(),
         scrape: Arc::new(move |format| scrape(&live, &tail, format, default_expire)),
+        status: Arc::new(move || status.status()),
         ready: Arc::new(move || ready_tail.caught_up()),
         reload,
         web_config,
