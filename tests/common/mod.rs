@@ -365,10 +365,9 @@ pub fn require_program(name: &str) -> Option<PathBuf> {
     );
     // Written to the real standard error, which the test harness does not capture, so the
     // skip shows in the output of a passing run.
-    let package = if name == "nginx" {
-        "nginx"
-    } else {
-        "prometheus"
+    let package = match name {
+        "nginx" | "chromium" => name,
+        _ => "prometheus",
     };
     let _ = writeln!(
         std::io::stderr(),
