@@ -383,3 +383,55 @@ fn status_pages_in_browser() {
         format!("path: {}\nerror: {EIO}\nsuppressed: 0", broken.display())
     );
 }
+
+/// Collects the path of every object key in `value`, with `[]` for array elements, leaving
+/// out the keys inside `fields`, which differ from event to event.
+fn key_paths(value: &Value, prefix: &str, paths: &mut std::collections::BTreeSet<String>) {
+    match value {
+        Value::Object(object) => {
+            for (key, child) in object {
+                let path = format!("{prefix}.{key}");
+                paths.insert(path.clone());
+                if key != "fields" {
+                    key_paths(child, &path, paths);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                key_paths(item, &format!("{prefix}[]"), paths);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn documented_shape_matches() {
+    let markdown = std::fs::read_to_string(common::root().join("docs/status.md")).unwrap();
+    let example = markdown
+        .split("```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a JSON example in docs/status.md");
+    let documented: Value = serde_json::from_str(example).expect("the example is JSON");
+
+    // The example shows a failed reload and a read error, so the daemon gets both too.
+    let dir = tempfile::tempdir().unwrap();
+    let (rules, _log, _broken, daemon) = start(dir.path(), "rules.toml");
+    let text = std::fs::read_to_string(&rules).unwrap();
+    std::fs::write(
+        &rules,
+        text.replacen("type = \"counter\"", "type = \"countr\"", 1),
+    )
+    .unwrap();
+    assert_eq!(http_request(daemon.address, "POST", "/-/reload").0, 500);
+    let served = status_json(&daemon);
+
+    let mut documented_paths = std::collections::BTreeSet::new();
+    key_paths(&documented, "", &mut documented_paths);
+    let mut served_paths = std::collections::BTreeSet::new();
+    key_paths(&served, "", &mut served_paths);
+    assert_eq!(documented_paths, served_paths);
+    assert_eq!(served_paths.len(), 44, "{served_paths:#?}");
+}
