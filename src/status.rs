@@ -329,7 +329,10 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_string(&event).unwrap(),
-            r#"{"time":"2026-12-04T00:00:00.000Z","level":"warn","message":"Cut.","fields":{"path":"/b","error":"x"}}"#
+            concat!(
+                r#"{"time":"2026-12-04T00:00:00.000Z","level":"warn","message":"Cut.","#,
+                r#""fields":{"path":"/b","error":"x"}}"#
+            )
         );
     }
 }

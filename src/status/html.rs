@@ -9,7 +9,8 @@ use super::{EventStatus, FollowedFileStatus, ReloadStatus, RuleFileStatus, Statu
 const STYLE: &str = "body{font-family:sans-serif;margin:1em 2em}\
 table{border-collapse:collapse;margin-bottom:1em}\
 th,td{border:1px solid #ccc;padding:2px 8px;text-align:left;vertical-align:top}\
-td.number{text-align:right}td.time{white-space:nowrap}.failed{color:#a00}pre{margin:0;white-space:pre-wrap}";
+td.number{text-align:right}td.time{white-space:nowrap}\
+.failed{color:#a00}pre{margin:0;white-space:pre-wrap}";
 
 /// Renders the status page. `telemetry_path` is where the metrics are, for the links.
 pub fn render(status: &Status, telemetry_path: &str) -> String {
