@@ -1,9 +1,10 @@
 //! The HTTP server: the last stage, serving the exposition to Prometheus.
 //!
 //! Serves the telemetry path (default `/metrics`), `/healthz`, `/ready`, `/-/reload` (when
-//! enabled) and a landing page at `/`. Every other path returns 404, and methods other than
-//! GET and HEAD return 405. The server
-//! knows nothing of rules or files: it calls a [`Scrape`] function for the body.
+//! enabled), the status pages `/status` (HTML) and `/status.json`, and a landing page at `/`.
+//! Every other path returns 404, and methods other than GET and HEAD return 405. The server
+//! does not depend on rules or files: it calls a [`Scrape`] function for the metrics and a
+//! [`StatusReport`] function for the status pages.
 //!
 //! With a web config (`--web.config.file`) it speaks TLS and requires basic auth on every path
 //! but `/healthz` and `/ready`, which report only that the process is alive and has caught
@@ -21,7 +22,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -41,6 +42,8 @@ use tracing::{debug, info, warn};
 
 use self::auth::Authenticator;
 use crate::exposition::Format;
+use crate::status::{self, Status};
+use crate::throttle::{Throttle, WARNING_INTERVAL};
 use crate::web_config::WatchedWebConfig;
 
 /// Time a client has to complete the TLS handshake and to send its request headers, each.
@@ -54,11 +57,14 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// closes. Closing with unread input would reset the connection and lose that response.
 const MAX_BUFFER_BYTES: usize = 2 * MAX_HEADER_BYTES;
 
-/// Minimum time between two warnings that every connection slot is taken.
-const FULL_WARNING_INTERVAL: Duration = Duration::from_secs(60);
+/// Limits the warnings about failed reload tasks, which each `POST /-/reload` could repeat.
+static RELOAD_TASK_WARNINGS: Mutex<Throttle> = Mutex::new(Throttle::new(WARNING_INTERVAL));
 
 /// Produces the exposition text for one scrape, in the given format.
 pub type Scrape = Arc<dyn Fn(Format) -> Vec<u8> + Send + Sync>;
+
+/// Takes the status that `/status` and `/status.json` show.
+pub type StatusReport = Arc<dyn Fn() -> Status + Send + Sync>;
 
 /// Reloads the rules, returning the error text when they fail to load.
 pub type Reload = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
@@ -68,6 +74,7 @@ pub type Reload = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 pub struct Site {
     pub telemetry_path: String,
     pub scrape: Scrape,
+    pub status: StatusReport,
     /// True once every file found at start has been read to its end.
     pub ready: Arc<dyn Fn() -> bool + Send + Sync>,
     /// Serves `POST /-/reload` when set (`--web.enable-lifecycle`).
@@ -118,10 +125,11 @@ pub async fn serve(listener: TcpListener, site: Site, shutdown: impl Future<Outp
     let slots = Arc::new(Semaphore::new(site.max_connections));
     let authenticator = Arc::new(Authenticator::default());
     let mut accept_failing = false;
-    let mut full_warned: Option<Instant> = None;
+    let mut accept_warnings = Throttle::new(WARNING_INTERVAL);
+    let mut full_warnings = Throttle::new(WARNING_INTERVAL);
     loop {
         let slot = tokio::select! {
-            slot = connection_slot(&slots, site.max_connections, &mut full_warned) => slot,
+            slot = connection_slot(&slots, site.max_connections, &mut full_warnings) => slot,
             () = &mut shutdown => return,
         };
         let accepted = tokio::select! {
@@ -134,9 +142,12 @@ pub async fn serve(listener: TcpListener, site: Site, shutdown: impl Future<Outp
                 connection
             }
             Err(error) => {
-                // Typically out of file descriptors; logged once until an accept works again.
-                if !std::mem::replace(&mut accept_failing, true) {
-                    warn!(%error, "Failed to accept a connection; will retry.");
+                // Typically out of file descriptors. Logged once until an accept works again,
+                // and at most once a minute when accepts keep failing and working in turn.
+                if !std::mem::replace(&mut accept_failing, true)
+                    && let Some(suppressed) = accept_warnings.allow(Instant::now())
+                {
+                    warn!(%error, suppressed, "Failed to accept a connection; will retry.");
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
@@ -152,19 +163,19 @@ pub async fn serve(listener: TcpListener, site: Site, shutdown: impl Future<Outp
 }
 
 /// Waits for one of the `max` connection slots. When all are taken it logs a warning, at most
-/// once per [`FULL_WARNING_INTERVAL`], since a flood would otherwise log one per connection.
+/// once per [`WARNING_INTERVAL`], since a flood would otherwise log one per connection.
 async fn connection_slot(
     slots: &Arc<Semaphore>,
     max: usize,
-    last_warned: &mut Option<Instant>,
+    warnings: &mut Throttle,
 ) -> OwnedSemaphorePermit {
     if let Ok(slot) = slots.clone().try_acquire_owned() {
         return slot;
     }
-    if last_warned.is_none_or(|warned| warned.elapsed() >= FULL_WARNING_INTERVAL) {
-        *last_warned = Some(Instant::now());
+    if let Some(suppressed) = warnings.allow(Instant::now()) {
         warn!(
             max_connections = max,
+            suppressed,
             "Serving the maximum number of connections; new ones wait until one closes."
         );
     }
@@ -282,6 +293,8 @@ async fn respond(site: &Site, request: &Request<Incoming>) -> Response<Full<Byte
             "not ready: still reading the files found at start\n",
         ),
         "/" => landing_page(&site.telemetry_path),
+        "/status" => status_page(site),
+        "/status.json" => status_json(site),
         _ => text(
             StatusCode::NOT_FOUND,
             "Not found. The metrics are at the telemetry path.\n",
@@ -397,7 +410,10 @@ async fn reload(site: &Site, method: &Method) -> Response<Full<Bytes>> {
             with_type(response, "text/plain; charset=utf-8")
         }
         Err(error) => {
-            warn!(%error, "The reload task failed.");
+            let suppressed = lock_or_recover(&RELOAD_TASK_WARNINGS).allow(Instant::now());
+            if let Some(suppressed) = suppressed {
+                warn!(%error, suppressed, "The reload task failed.");
+            }
             text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "The reload task failed.\n",
@@ -407,14 +423,35 @@ async fn reload(site: &Site, method: &Method) -> Response<Full<Bytes>> {
 }
 
 fn landing_page(telemetry_path: &str) -> Response<Full<Bytes>> {
-    let escaped = html_escape(telemetry_path);
+    let escaped = status::html::escape(telemetry_path);
     let page = format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>logtally</title></head>\n\
          <body>\n<h1>logtally</h1>\n<p>Metrics from proxy access logs.</p>\n<ul>\n\
-         <li><a href=\"{escaped}\">Metrics</a></li>\n<li><a href=\"/healthz\">Health</a></li>\n\
+         <li><a href=\"{escaped}\">Metrics</a></li>\n<li><a href=\"/status\">Status</a></li>\n\
+         <li><a href=\"/healthz\">Health</a></li>\n\
          </ul>\n<p>Version {}</p>\n</body>\n</html>\n",
         env!("CARGO_PKG_VERSION")
     );
+    html(page)
+}
+
+/// Renders the status as an HTML page.
+fn status_page(site: &Site) -> Response<Full<Bytes>> {
+    html(status::html::render(&(site.status)(), &site.telemetry_path))
+}
+
+/// Renders the status as JSON, in the shape [`Status`] documents.
+fn status_json(site: &Site) -> Response<Full<Bytes>> {
+    let mut body = serde_json::to_string_pretty(&(site.status)())
+        .expect("a status has only strings, numbers and booleans");
+    body.push('\n');
+    with_type(
+        Response::new(Full::new(Bytes::from(body))),
+        "application/json",
+    )
+}
+
+fn html(page: String) -> Response<Full<Bytes>> {
     with_type(
         Response::new(Full::new(Bytes::from(page))),
         "text/html; charset=utf-8",
@@ -437,11 +474,12 @@ fn with_type(
     response
 }
 
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// Locks a mutex, using the data of a poisoned one as it is: a throttle stays valid even if a
+/// thread panicked while holding it.
+fn lock_or_recover<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

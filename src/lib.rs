@@ -28,5 +28,7 @@ pub mod process;
 pub mod rules;
 pub mod self_metrics;
 pub mod state;
+pub mod status;
 pub mod tail;
+pub mod throttle;
 pub mod web_config;

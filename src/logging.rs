@@ -1,37 +1,68 @@
 //! Log output for the daemon: `tracing` events written to standard error, one line each, in
-//! logfmt (the default, as Prometheus exporters write it) or JSON.
+//! logfmt (the default, as Prometheus exporters write it) or JSON. Warnings and errors are
+//! also kept in a ring for the status page (see [`recent`]).
+
+pub mod recent;
 
 use std::fmt;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
+
+use recent::{RecentEvents, RecordRecent};
 
 /// Installs the log subscriber at `level` (error, warn, info, debug or trace) in `format`
-/// (logfmt or json).
-pub fn init(level: &str, format: &str) -> Result<(), String> {
+/// (logfmt or json). Warnings and errors also go to `recent`, whatever the level.
+pub fn init(level: &str, format: &str, recent: RecentEvents) -> Result<(), String> {
     if !["error", "warn", "info", "debug", "trace"].contains(&level) {
         return Err(format!(
             "invalid --log.level {level:?}: use error, warn, info, debug or trace"
         ));
     }
-    let filter = EnvFilter::new(format!("logtally={level},warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let installed = match format {
-        "logfmt" => builder.event_format(Logfmt).try_init(),
-        "json" => builder.json().flatten_event(true).try_init(),
+    let output: Box<dyn Layer<Registry> + Send + Sync> = match format {
+        "logfmt" => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .event_format(Logfmt)
+            .boxed(),
+        "json" => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .json()
+            .flatten_event(true)
+            .boxed(),
         other => {
             return Err(format!(
                 "invalid --log.format {other:?}: use logfmt or json"
             ));
         }
     };
-    installed.map_err(|error| format!("failed to set up logging: {error}"))
+    let filter = EnvFilter::new(format!("logtally={level},warn"));
+    tracing_subscriber::registry()
+        .with(output.with_filter(filter))
+        .with(RecordRecent(recent).with_filter(LevelFilter::WARN))
+        .try_init()
+        .map_err(|error| format!("failed to set up logging: {error}"))
+}
+
+/// Formats a time in milliseconds since the Unix epoch as UTC in RFC 3339 with milliseconds,
+/// such as `2026-12-04T15:20:00.000Z`.
+pub fn format_time_ms(time_ms: u64) -> String {
+    let seconds = time_ms / 1000;
+    let (days, of_day) = (seconds / 86_400, seconds % 86_400);
+    let (year, month, day) = civil_date(days as i64);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        of_day / 3600,
+        of_day / 60 % 60,
+        of_day % 60,
+        time_ms % 1000
+    )
 }
 
 /// Writes `ts=... level=info msg="..." key=value ...`, quoting values with spaces or quotes.
@@ -48,7 +79,7 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let now = time_now();
+        let now = format_time_ms(crate::metrics::now_ms());
         let level = event.metadata().level().as_str().to_ascii_lowercase();
         write!(writer, "ts={now} level={level}")?;
         let mut fields = LogfmtFields {
@@ -94,23 +125,6 @@ impl LogfmtFields<'_, '_> {
     }
 }
 
-/// The current UTC time in RFC 3339 with milliseconds, without a date library.
-fn time_now() -> String {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let seconds = since_epoch.as_secs();
-    let (days, of_day) = (seconds / 86_400, seconds % 86_400);
-    let (year, month, day) = civil_date(days as i64);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        of_day / 3600,
-        of_day / 60 % 60,
-        of_day % 60,
-        since_epoch.subsec_millis()
-    )
-}
-
 /// Converts days since 1970-01-01 to a year, month and day of the proleptic Gregorian
 /// calendar, counting in 400-year eras of 146,097 days.
 fn civil_date(days: i64) -> (i64, u32, u32) {
@@ -141,5 +155,14 @@ mod tests {
         assert_eq!(civil_date(19_723), (2024, 1, 1));
         assert_eq!(civil_date(20_792), (2026, 12, 5));
         assert_eq!(civil_date(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn times_formatted() {
+        assert_eq!(format_time_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            format_time_ms(1_796_484_007_089),
+            "2026-12-05T15:20:07.089Z"
+        );
     }
 }

@@ -306,7 +306,9 @@ pub fn now_ms() -> u64 {
 pub struct Store {
     /// Series per family, indexed like [`RuleSet::families`].
     pub families: Vec<FamilySeries>,
-    /// Lines that no rule file matched, per rule file.
+    /// Lines that the rule file's patterns or its metrics' own regexes matched, per rule file.
+    pub matched: Vec<u64>,
+    /// Lines that the rule file did not match, per rule file.
     pub unmatched: Vec<u64>,
     /// Skipped updates per metric id and [`SkipReason`].
     pub skipped: Vec<[u64; SkipReason::ALL.len()]>,
@@ -326,6 +328,7 @@ impl Store {
     pub fn new(rules: &RuleSet) -> Store {
         let mut store = Store {
             families: vec![FamilySeries::default(); rules.families.len()],
+            matched: vec![0; rules.files.len()],
             unmatched: vec![0; rules.files.len()],
             skipped: vec![[0; SkipReason::ALL.len()]; rules.metrics.len()],
             overflowed: vec![0; rules.families.len()],
@@ -417,6 +420,9 @@ impl Store {
     pub fn merge(&mut self, later: Store) {
         for (mine, theirs) in self.families.iter_mut().zip(later.families) {
             mine.merge(theirs);
+        }
+        for (mine, theirs) in self.matched.iter_mut().zip(later.matched) {
+            *mine += theirs;
         }
         for (mine, theirs) in self.unmatched.iter_mut().zip(later.unmatched) {
             *mine += theirs;

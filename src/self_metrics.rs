@@ -110,26 +110,41 @@ pub fn families(
         &[],
         std::iter::once((Vec::new(), open_files)),
     ));
-    families.push(unmatched(rules, store));
+    families.extend(line_counts(rules, store));
     families.push(skipped(rules, store));
     families.extend(series_counts(rules, store));
     families.extend(reload_families(reload));
     families
 }
 
-fn unmatched(rules: &RuleSet, store: &Store) -> OwnFamily {
-    let series = rules
-        .files
-        .iter()
-        .zip(&store.unmatched)
-        .map(|(file, count)| (vec![path_label(&file.path)], *count));
-    family(
-        "logtally_lines_unmatched_total",
-        MetricKind::Counter,
-        "Lines that matched no [parse] pattern and no metric regex of each rule file.",
-        &["rules"],
-        series,
-    )
+/// Lines each rule file matched and did not match; the two add up to the lines the file was
+/// applied to.
+fn line_counts(rules: &RuleSet, store: &Store) -> [OwnFamily; 2] {
+    let per_file = |counts: &[u64]| {
+        rules
+            .files
+            .iter()
+            .zip(counts)
+            .map(|(file, count)| (vec![path_label(&file.path)], *count))
+            .collect::<Vec<_>>()
+    };
+    [
+        family(
+            "logtally_lines_matched_total",
+            MetricKind::Counter,
+            "Lines that the [parse] patterns or a metric's own regex of each rule file matched.",
+            &["rules"],
+            per_file(&store.matched).into_iter(),
+        ),
+        family(
+            "logtally_lines_unmatched_total",
+            MetricKind::Counter,
+            "Lines that neither the [parse] patterns nor a metric's own regex of each rule file \
+             matched.",
+            &["rules"],
+            per_file(&store.unmatched).into_iter(),
+        ),
+    ]
 }
 
 fn skipped(rules: &RuleSet, store: &Store) -> OwnFamily {

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Daemon, append, samples, stderr, stdout, value, write_file};
+use common::{Daemon, append, http_request, samples, stderr, stdout, value, write_file};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -50,6 +50,13 @@ const GET_200: &str = "http_requests_total{method=\"GET\",status=\"200\"}";
 
 fn lines_read(path: &Path) -> String {
     format!("logtally_lines_read_total{{path=\"{}\"}}", path.display())
+}
+
+fn matched(rules: &Path) -> String {
+    format!(
+        "logtally_lines_matched_total{{rules=\"{}\"}}",
+        rules.display()
+    )
 }
 
 fn unmatched(rules: &Path) -> String {
@@ -127,6 +134,7 @@ fn appended_lines_scraped_exactly() {
         all["http_request_duration_seconds_sum{method=\"POST\"}"],
         "1.2"
     );
+    assert_eq!(all[&matched(&dir.path().join("rules.toml"))], "3");
     assert_eq!(all[&unmatched(&dir.path().join("rules.toml"))], "0");
 }
 
@@ -210,6 +218,7 @@ fn bad_input_counted_and_survived() {
     let path = format!("{{path=\"{}\"}}", log.display());
     assert_eq!(value(&body, GET_200), "5");
     assert_eq!(value(&body, "http_response_bytes_total"), "4");
+    assert_eq!(value(&body, &matched(&rules)), "5");
     assert_eq!(value(&body, &unmatched(&rules)), "2");
     assert_eq!(
         value(&body, &format!("logtally_nul_bytes_skipped_total{path}")),
@@ -262,6 +271,11 @@ fn served_paths() {
     assert_eq!(status, 200);
     assert!(page.contains("<a href=\"/metrics\">Metrics</a>"), "{page}");
     assert!(page.contains("<a href=\"/healthz\">Health</a>"), "{page}");
+    assert!(page.contains("<a href=\"/status\">Status</a>"), "{page}");
+    assert_eq!(daemon.get("/status").0, 200);
+    assert_eq!(daemon.get("/status.json").0, 200);
+    assert_eq!(daemon.get("/status/").0, 404);
+    assert_eq!(http_request(daemon.address, "POST", "/status").0, 405);
     assert_eq!(daemon.get("/nope").0, 404);
     assert_eq!(daemon.get("/metrics/").0, 404);
 }
@@ -744,4 +758,60 @@ fn logfmt_logs_by_default() {
         line.contains(" level=info msg=\"Initial glob expansion done.\" files=1 globs=1"),
         "{line}"
     );
+}
+
+/// Links `name` in `dir` to `/proc/self/mem`. Reading that file at offset 0 fails with an I/O
+/// error in every process, so the daemon gets a real read error each time it reads the link.
+fn unreadable_log(dir: &Path, name: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::os::unix::fs::symlink("/proc/self/mem", &path).unwrap();
+    path
+}
+
+#[test]
+fn repeated_read_errors_logged_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_file(dir.path(), "rules.toml", RULES);
+    let broken = unreadable_log(dir.path(), "broken.log");
+    let glob = format!("{}/*.log", dir.path().display());
+    let daemon = Daemon::start(&[
+        "--rules",
+        rules.to_str().unwrap(),
+        "--logs",
+        &glob,
+        "--rescan-interval",
+        "50ms",
+    ]);
+
+    // Every rescan reads the file again and fails again.
+    let errors = format!(
+        "logtally_file_errors_total{{path=\"{}\"}}",
+        broken.display()
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let body = daemon.scrape();
+        let count: u64 = samples(&body)
+            .get(&errors)
+            .map_or(0, |value| value.parse().unwrap());
+        if count >= 5 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{body}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // The signal's log line comes after every warning about the reads counted above.
+    std::process::Command::new("kill")
+        .args(["-HUP", &daemon.pid().to_string()])
+        .status()
+        .unwrap();
+    let lines = daemon.log_lines_until("Received signal", WAIT);
+    let warnings = daemon
+        .early_log_lines()
+        .iter()
+        .chain(&lines)
+        .filter(|line| line.contains("Failed to read log file"))
+        .count();
+    assert_eq!(warnings, 1, "{lines:#?}");
 }

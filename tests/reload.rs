@@ -160,6 +160,40 @@ fn lifecycle_endpoint_reloads() {
 }
 
 #[test]
+fn repeated_reload_errors_logged_once() {
+    let setup = setup();
+    let daemon = start(&setup, &["--web.enable-lifecycle"]);
+    let reload = || http_request(daemon.address, "POST", "/-/reload").0;
+
+    rewrite(&setup.rules, "type = \"counter\"", "type = \"countr\"");
+    for _ in 0..5 {
+        assert_eq!(reload(), 500);
+    }
+    rewrite(&setup.rules, "type = \"countr\"", "type = \"counter\"");
+    assert_eq!(reload(), 200);
+    let lines = daemon.log_lines_until("Reloaded rules.", WAIT);
+    let failures: Vec<&String> = lines
+        .iter()
+        .filter(|line| line.contains("Reloading rules failed"))
+        .collect();
+    assert_eq!(failures.len(), 1, "{lines:#?}");
+    assert!(failures[0].ends_with(" suppressed=0"), "{}", failures[0]);
+
+    // A failure after a success is logged again, even with the same errors.
+    rewrite(&setup.rules, "type = \"counter\"", "type = \"countr\"");
+    assert_eq!(reload(), 500);
+    assert_eq!(reload(), 500);
+    rewrite(&setup.rules, "type = \"countr\"", "type = \"counter\"");
+    assert_eq!(reload(), 200);
+    let lines = daemon.log_lines_until("Reloaded rules.", WAIT);
+    let failures = lines
+        .iter()
+        .filter(|line| line.contains("Reloading rules failed"))
+        .count();
+    assert_eq!(failures, 1, "{lines:#?}");
+}
+
+#[test]
 fn lifecycle_endpoint_off_by_default() {
     let setup = setup();
     let daemon = start(&setup, &[]);

@@ -201,6 +201,27 @@ fn protected_and_open_paths() {
 
     assert_eq!(get(address, &client, "/").status, 401);
     assert_eq!(get_as(address, &client, "/", USER, PASSWORD).status, 200);
+
+    // The status pages show paths and errors, so they need the password too.
+    for (path, content_type) in [
+        ("/status", "text/html; charset=utf-8"),
+        ("/status.json", "application/json"),
+    ] {
+        let denied = get(address, &client, path);
+        assert_eq!(denied.status, 401, "{path}");
+        assert_eq!(denied.body, UNAUTHORIZED, "{path}");
+        let page = get_as(address, &client, path, USER, PASSWORD);
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        assert_eq!(page.header("content-type"), Some(content_type), "{path}");
+        assert_eq!(
+            page.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+    }
+    let status = get_as(address, &client, "/status.json", USER, PASSWORD);
+    let status: serde_json::Value = serde_json::from_str(&status.body).unwrap();
+    assert_eq!(status["rule_files"][0]["lines_matched"], 3);
     // An unknown path requires credentials first, so it does not tell which paths exist.
     assert_eq!(get(address, &client, "/secret").status, 401);
     assert_eq!(

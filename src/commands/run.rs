@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing::{error, info, warn};
 
@@ -19,19 +19,23 @@ use crate::engine::{Engine, SourceRule, sources_for};
 use crate::exposition::{self, Format};
 use crate::http::{self, Site};
 use crate::live::{Current, Live};
+use crate::logging::recent::RecentEvents;
 use crate::metrics::{Store, now_ms};
 use crate::process::{self, ProcessStats};
 use crate::rules::RuleSet;
 use crate::self_metrics::{self, ReloadStatus};
 use crate::state::{self, SavedFile};
+use crate::status::StatusSources;
 use crate::tail::{Feed, LineSink, TailConfig, TailStats, Tailer};
+use crate::throttle::{Throttle, WARNING_INTERVAL};
 use crate::web_config::WatchedWebConfig;
 
 mod signals;
 
 /// Runs the daemon until SIGINT or SIGTERM.
 pub fn run(args: &RunArgs) -> ExitCode {
-    if let Err(message) = crate::logging::init(&args.log_level, &args.log_format) {
+    let recent = RecentEvents::default();
+    if let Err(message) = crate::logging::init(&args.log_level, &args.log_format, recent.clone()) {
         eprintln!("logtally: {message}");
         return ExitCode::FAILURE;
     }
@@ -112,6 +116,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         applicable: HashMap::new(),
         positions: args.positions.clone(),
         last_save_error: None,
+        save_errors: Throttle::new(WARNING_INTERVAL),
     };
     // The tailer reports when it returns, so a tailer that dies stops the daemon instead of
     // leaving it serving metrics that no longer change.
@@ -124,7 +129,12 @@ pub fn run(args: &RunArgs) -> ExitCode {
         })
         .expect("spawning a thread");
 
-    let site = site(args, live.clone(), tail_stats, web_config);
+    let status = StatusSources {
+        live: live.clone(),
+        tail: tail_stats.clone(),
+        recent,
+    };
+    let site = site(args, live.clone(), tail_stats, status, web_config);
     let tailer_failed = runtime.block_on(async {
         http::log_listening(&listener, &site.telemetry_path);
         let (stop, stopped) = tokio::sync::oneshot::channel::<bool>();
@@ -209,12 +219,13 @@ fn tail_config(args: &RunArgs, rules: &RuleSet) -> TailConfig {
     }
 }
 
-/// What the HTTP server serves: the scrape, readiness and, with `--web.enable-lifecycle`,
-/// reloads; and how it protects them.
+/// Describes what the HTTP server serves (the scrape, the status pages, readiness and, with
+/// `--web.enable-lifecycle`, reloads) and how it protects them.
 fn site(
     args: &RunArgs,
     live: Arc<Live>,
     tail: TailStats,
+    status: StatusSources,
     web_config: Option<Arc<WatchedWebConfig>>,
 ) -> Site {
     let ready_tail = tail.clone();
@@ -228,6 +239,7 @@ fn site(
     Site {
         telemetry_path: args.telemetry_path.clone(),
         scrape: Arc::new(move |format| scrape(&live, &tail, format, default_expire)),
+        status: Arc::new(move || status.status()),
         ready: Arc::new(move || ready_tail.caught_up()),
         reload,
         web_config,
@@ -309,6 +321,8 @@ struct LiveSink {
     positions: Option<PathBuf>,
     /// The kind of the last failed save, so a failure that repeats is logged once.
     last_save_error: Option<std::io::ErrorKind>,
+    /// Limits the errors logged when saves fail and work in turn.
+    save_errors: Throttle,
 }
 
 impl LiveSink {
@@ -364,10 +378,13 @@ impl LineSink for LiveSink {
                 }
             }
             Err(error) => {
-                if self.last_save_error.replace(error.kind()) != Some(error.kind()) {
+                if self.last_save_error.replace(error.kind()) != Some(error.kind())
+                    && let Some(suppressed) = self.save_errors.allow(Instant::now())
+                {
                     error!(
                         path = %path.display(),
                         %error,
+                        suppressed,
                         "Failed to save the positions file; will retry."
                     );
                 }

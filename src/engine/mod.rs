@@ -257,7 +257,8 @@ impl Engine {
     }
 
     /// Applies one rule file to one line of the log whose source key is `source`. A line that
-    /// neither the file's patterns nor any metric's own regex match is counted as unmatched.
+    /// the file's patterns or a metric's own regex match is counted as matched, any other as
+    /// unmatched: one increment per line and rule file.
     fn apply_file_from(&mut self, index: usize, source: &[u8], line: &[u8], store: &mut Store) {
         let file = &self.rules.files[index];
         let state = &mut self.files[index];
@@ -297,7 +298,9 @@ impl Engine {
             }
         }
 
-        if !matched {
+        if matched {
+            store.matched[index] += 1;
+        } else {
             store.unmatched[index] += 1;
         }
     }
@@ -488,6 +491,7 @@ buckets = [0.5, 0.7]
             })
         );
         assert_eq!(requests[1].0, ["POST", "500"]);
+        assert_eq!(store.matched, [3]);
         assert_eq!(store.unmatched, [1]);
     }
 
@@ -584,6 +588,7 @@ value = "bytes"
             })
         );
         assert_eq!(requests[1].0, ["GET", "200"]);
+        assert_eq!(store.matched, [3]);
         assert_eq!(store.unmatched, [1]);
         // Lines from the second pattern have no bytes field: their updates skip as empty.
         assert_eq!(store.skipped[1], [0, 2, 0, 0]);
@@ -673,6 +678,44 @@ value = "bytes"
         );
         assert_eq!(store.unmatched, [1]);
         assert_eq!(store.skipped[1], [0, 1, 0, 0]);
+    }
+
+    const OWN_REGEX: &str = r#"
+[parse]
+regex = '^(?P<method>\S+) (?P<code>\d{3})$'
+
+[[metric]]
+name = "requests_total"
+type = "counter"
+help = "Requests."
+labels = ["method"]
+
+[[metric]]
+name = "server_errors_total"
+type = "counter"
+help = "Lines ending in a 5xx status."
+regex = '5\d\d$'
+"#;
+
+    #[test]
+    fn own_regex_lines_counted_matched() {
+        let rules = Arc::new(RuleSet::from_source(Path::new("own.toml"), OWN_REGEX).unwrap());
+        let mut store = Store::new(&rules);
+        let mut engine = Engine::new(rules.clone());
+        // [parse] only, both [parse] and the own regex, the own regex only, neither.
+        for line in [&b"GET 200"[..], b"GET 500", b"code=503", b"noise"] {
+            engine.apply(line, &mut store);
+        }
+
+        assert_eq!(store.matched, [3]);
+        assert_eq!(store.unmatched, [1]);
+        assert_eq!(
+            series_of(&store, 1)[0].1,
+            Series::Counter(Sum::Exact {
+                mantissa: 2,
+                exponent: 0
+            })
+        );
     }
 
     #[test]

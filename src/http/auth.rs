@@ -8,11 +8,14 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use hyper::header::HeaderValue;
 use ring::digest::{SHA256, digest};
 use tokio::sync::Semaphore;
 use tracing::warn;
+
+use crate::throttle::{Throttle, WARNING_INTERVAL};
 
 /// Cached successful verifications kept before the cache is cleared. Only right passwords
 /// enter it, so it stays at one entry per user and password in normal use.
@@ -24,6 +27,8 @@ pub struct Authenticator {
     verifier: Arc<Semaphore>,
     /// SHA-256 digests of user, password and hash of verifications that succeeded.
     verified: Mutex<HashSet<[u8; 32]>>,
+    /// Limits the warnings about failed checks, which every request could repeat.
+    failure_warnings: Mutex<Throttle>,
 }
 
 impl Default for Authenticator {
@@ -31,6 +36,7 @@ impl Default for Authenticator {
         Authenticator {
             verifier: Arc::new(Semaphore::new(1)),
             verified: Mutex::new(HashSet::new()),
+            failure_warnings: Mutex::new(Throttle::new(WARNING_INTERVAL)),
         }
     }
 }
@@ -82,7 +88,14 @@ impl Authenticator {
         match task.await {
             Ok(matched) => matched,
             Err(error) => {
-                warn!(%error, "The password check failed.");
+                let suppressed = self
+                    .failure_warnings
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .allow(Instant::now());
+                if let Some(suppressed) = suppressed {
+                    warn!(%error, suppressed, "The password check failed.");
+                }
                 false
             }
         }

@@ -10,10 +10,9 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::stats::FileStats;
+use super::stats::{FileError, FileStats};
 use crate::lines::{Emit, LineSplitter, SplitStats};
 use crate::state::{SavedFile, from_hex, to_hex};
-use tracing::warn;
 
 /// Bytes at the start of a file compared to notice that it was truncated and rewritten past
 /// the old offset between two looks (copytruncate followed by fast writes).
@@ -74,6 +73,15 @@ pub struct ReadOutcome {
     pub more: bool,
 }
 
+/// The kinds of dropped input that one file showed for the first time, to be logged once.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FirstDrops {
+    /// A line was cut to the maximum line length.
+    pub cut_line: bool,
+    /// NUL bytes were dropped before a line.
+    pub nul_bytes: bool,
+}
+
 /// A file being read.
 #[derive(Debug)]
 pub struct FollowedFile {
@@ -96,7 +104,7 @@ pub struct FollowedFile {
     pub failing: bool,
     /// True once the sink has been told about the file with [`LineSink::opened`].
     pub announced: bool,
-    /// True once a cut line or a NUL run in this file has been logged.
+    /// True once a cut line or a NUL run in this file has been reported by [`Self::publish`].
     warned_cut: bool,
     warned_nul: bool,
     /// True after a read, until the counts are published.
@@ -213,19 +221,24 @@ impl FollowedFile {
         Ok(outcome)
     }
 
-    /// Counts a failed read, to be published with the other counts.
-    pub fn count_error(&mut self) {
+    /// Counts a failed read and keeps its error, to be published with the other counts.
+    pub fn count_error(&mut self, error: &io::Error) {
         self.unpublished.errors += 1;
+        self.unpublished.last_error = Some(FileError::now(format!("failed to read: {error}")));
         self.read_since_publish = true;
     }
 
-    /// Adds the counts since the last call to `stats`, and sets its offset and size.
-    pub fn publish(&mut self, stats: &mut FileStats) {
+    /// Adds the counts since the last call to `stats`, and sets its offset and size. Returns
+    /// the kinds of dropped input this file showed for the first time.
+    pub fn publish(&mut self, stats: &mut FileStats) -> FirstDrops {
         if !std::mem::take(&mut self.read_since_publish) {
-            return;
+            return FirstDrops::default();
         }
         let split = self.splitter.stats();
-        self.warn_once(&split);
+        let first = FirstDrops {
+            cut_line: split.truncated_lines > 0 && !std::mem::replace(&mut self.warned_cut, true),
+            nul_bytes: split.nul_bytes > 0 && !std::mem::replace(&mut self.warned_nul, true),
+        };
         stats.lines += split.lines - self.published_split.lines;
         stats.truncated_lines += split.truncated_lines - self.published_split.truncated_lines;
         stats.nul_bytes += split.nul_bytes - self.published_split.nul_bytes;
@@ -235,28 +248,14 @@ impl FollowedFile {
         stats.bytes += unpublished.bytes;
         stats.truncations += unpublished.truncations;
         stats.errors += unpublished.errors;
+        if unpublished.last_error.is_some() {
+            stats.last_error = unpublished.last_error;
+        }
         if self.retired_at.is_none() {
             stats.offset = self.offset;
             stats.size = self.size.max(self.offset);
         }
-    }
-
-    /// Logs the first cut line and the first NUL run of this file, once each.
-    fn warn_once(&mut self, split: &SplitStats) {
-        if split.truncated_lines > 0 && !self.warned_cut {
-            self.warned_cut = true;
-            warn!(
-                path = %self.path.display(),
-                "Cut a line longer than --max-line-bytes; later ones are only counted."
-            );
-        }
-        if split.nul_bytes > 0 && !self.warned_nul {
-            self.warned_nul = true;
-            warn!(
-                path = %self.path.display(),
-                "Skipped NUL bytes, as copytruncate leaves; later ones are only counted."
-            );
-        }
+        first
     }
 
     /// Rewinds to offset 0 when the file is shorter than the offset or no longer starts with

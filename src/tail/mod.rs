@@ -33,11 +33,12 @@ use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tracing::{debug, info, warn};
 
 use crate::state::SavedFile;
-use follow::matches_saved;
+use crate::throttle::{MAX_KEYS, Throttles, WARNING_INTERVAL};
+use follow::{FirstDrops, matches_saved};
 
 pub use discover::{Expansion, Glob, expand_all};
 pub use follow::{Feed, FileId, FollowedFile, LineSink, ReadOutcome, Start};
-pub use stats::{FileStats, TailStats};
+pub use stats::{FileError, FileStats, TailStats};
 
 /// How long a retired handle stays open after its rotation, and after its last data, before it
 /// is closed: writers that have not reopened their log yet may still append to it.
@@ -78,6 +79,17 @@ pub struct TailConfig {
     pub exclude: Vec<String>,
     /// Files not modified for this long are not followed until they change.
     pub ignore_older: Option<Duration>,
+}
+
+/// A problem with a followed path. Each is logged when it starts (opens or reads start to fail,
+/// a file has its first cut line), and at most once per [`WARNING_INTERVAL`] per path, so a
+/// file that keeps failing or rotating cannot flood the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Problem {
+    Open,
+    Read,
+    CutLine,
+    NulBytes,
 }
 
 /// Why the tailer woke up.
@@ -126,6 +138,8 @@ pub struct Tailer {
     watched: HashSet<PathBuf>,
     /// Directories whose watch failed, so each failure is logged once.
     unwatchable: HashSet<PathBuf>,
+    /// Limits the warnings about each path's problems.
+    warnings: Throttles<(PathBuf, Problem)>,
     wake_sender: Sender<Wake>,
     wakes: Receiver<Wake>,
     buffer: Vec<u8>,
@@ -175,6 +189,7 @@ impl Tailer {
             watcher,
             watched: HashSet::new(),
             unwatchable: HashSet::new(),
+            warnings: Throttles::new(WARNING_INTERVAL, MAX_KEYS),
             wake_sender,
             wakes,
             buffer: vec![0; READ_CHUNK_BYTES],
@@ -529,9 +544,20 @@ impl Tailer {
             }
             Err(error) => {
                 if self.failed.insert(path.to_path_buf(), error.kind()) != Some(error.kind()) {
-                    warn!(path = %path.display(), %error, "Failed to open log file; will retry.");
-                    self.stats
-                        .update(&path.to_path_buf(), |stats| stats.errors += 1);
+                    let key = (path.to_path_buf(), Problem::Open);
+                    if let Some(suppressed) = self.warnings.allow(key, Instant::now()) {
+                        warn!(
+                            path = %path.display(),
+                            %error,
+                            suppressed,
+                            "Failed to open log file; will retry."
+                        );
+                    }
+                    let last_error = FileError::now(format!("failed to open: {error}"));
+                    self.stats.update(&path.to_path_buf(), |stats| {
+                        stats.errors += 1;
+                        stats.last_error = Some(last_error);
+                    });
                 }
                 None
             }
@@ -735,14 +761,18 @@ impl Tailer {
                     more |= outcome.more;
                 }
                 Err(error) => {
-                    if !std::mem::replace(&mut file.failing, true) {
+                    let key = (file.path.clone(), Problem::Read);
+                    if !std::mem::replace(&mut file.failing, true)
+                        && let Some(suppressed) = self.warnings.allow(key, Instant::now())
+                    {
                         warn!(
                             path = %file.path.display(),
                             %error,
+                            suppressed,
                             "Failed to read log file; will retry."
                         );
                     }
-                    file.count_error();
+                    file.count_error(&error);
                 }
             }
         }
@@ -791,15 +821,48 @@ impl Tailer {
         true
     }
 
-    /// Moves every open file's new counts into the shared stats, under one lock.
+    /// Moves every open file's new counts into the shared stats, under one lock, then warns
+    /// about the files that showed a kind of dropped input for the first time.
     fn publish(&mut self) {
         self.stats.set_open_files(self.files.len() as u64);
+        let mut firsts = Vec::new();
         let mut stats = self.stats.lock();
         for file in &mut self.files {
-            match stats.get_mut(&file.path) {
+            let first = match stats.get_mut(&file.path) {
                 Some(entry) => file.publish(entry),
                 None => file.publish(stats.entry(file.path.clone()).or_default()),
+            };
+            if first != FirstDrops::default() {
+                firsts.push((file.path.clone(), first));
             }
+        }
+        drop(stats);
+        for (path, first) in firsts {
+            self.warn_first_drops(path, first);
+        }
+    }
+
+    /// Logs the first cut line and the first NUL run of a file, once each. A path whose files
+    /// rotate quickly gets a new file each time, so these are also limited per path.
+    fn warn_first_drops(&mut self, path: PathBuf, first: FirstDrops) {
+        let now = Instant::now();
+        if first.cut_line
+            && let Some(suppressed) = self.warnings.allow((path.clone(), Problem::CutLine), now)
+        {
+            warn!(
+                path = %path.display(),
+                suppressed,
+                "Cut a line longer than --max-line-bytes; later ones are only counted."
+            );
+        }
+        if first.nul_bytes
+            && let Some(suppressed) = self.warnings.allow((path.clone(), Problem::NulBytes), now)
+        {
+            warn!(
+                path = %path.display(),
+                suppressed,
+                "Skipped NUL bytes, as copytruncate leaves; later ones are only counted."
+            );
         }
     }
 

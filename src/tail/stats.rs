@@ -1,4 +1,4 @@
-//! Per-file counts that the tailer publishes for self-metrics and, later, a status page.
+//! Per-file counts that the tailer publishes for self-metrics and the status page.
 //!
 //! Counts are kept per path, the name a file was found under, so they continue across
 //! rotations: the lines of `access.log` before and after a rotation add up in one series.
@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::metrics::now_ms;
 
 /// Counts for one followed path.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -29,6 +31,27 @@ pub struct FileStats {
     pub size: u64,
     /// True while a handle on the path's current file is open.
     pub followed: bool,
+    /// The last failed open or read, kept after reading works again.
+    pub last_error: Option<FileError>,
+}
+
+/// A failed open or read of a followed path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    /// When it happened, in milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    /// What failed and why, such as `failed to read: Input/output error (os error 5)`.
+    pub message: String,
+}
+
+impl FileError {
+    /// An error that happened now.
+    pub fn now(message: String) -> FileError {
+        FileError {
+            time_ms: now_ms(),
+            message,
+        }
+    }
 }
 
 /// Counts for every path seen, shared between the tailer and scrapes.

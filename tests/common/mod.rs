@@ -184,6 +184,30 @@ impl Daemon {
         panic!("no log line containing {text:?} within {timeout:?}");
     }
 
+    /// The log lines written before the listening line.
+    pub fn early_log_lines(&self) -> &[String] {
+        &self.early_lines
+    }
+
+    /// Returns the log lines that arrive from now until one contains `text`, that one
+    /// included, or fails after `timeout`. Lines written before an event the test waited for
+    /// are all in the result, so counts taken from it are exact.
+    pub fn log_lines_until(&self, text: &str, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut lines = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let Ok(line) = self.log_lines.recv_timeout(left) else {
+                break;
+            };
+            let found = line.contains(text);
+            lines.push(line);
+            if found {
+                return lines;
+            }
+        }
+        panic!("no log line containing {text:?} within {timeout:?}; got:\n{lines:#?}");
+    }
+
     /// Counts the log lines containing `text` that arrive within `window`, plus those seen
     /// before the listening line.
     pub fn count_log_lines(&self, text: &str, window: Duration) -> usize {
@@ -341,10 +365,9 @@ pub fn require_program(name: &str) -> Option<PathBuf> {
     );
     // Written to the real standard error, which the test harness does not capture, so the
     // skip shows in the output of a passing run.
-    let package = if name == "nginx" {
-        "nginx"
-    } else {
-        "prometheus"
+    let package = match name {
+        "nginx" | "chromium" => name,
+        _ => "prometheus",
     };
     let _ = writeln!(
         std::io::stderr(),
