@@ -31,8 +31,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Exit 0 when a running logtally passes its health check (for container health checks).
     Probe(ProbeArgs),
-    /// Show what the rules do with log lines: the pattern that matched, or how far each got,
-    /// and every update made or skipped.
+    /// Show what the rules do with log lines: the fields of a matched line and every update
+    /// made or skipped, or how far each pattern got on a line none matched.
     Explain(ExplainArgs),
     /// Print a starter rule file for a proxy's log format string.
     Generate(GenerateArgs),

@@ -142,23 +142,40 @@ enum Parsed<'a> {
 
 impl<'a> Parsed<'a> {
     /// Returns the bytes of a field, or nothing if the line has no value for it.
+    #[inline]
     fn get(&self, field: usize) -> &'a [u8] {
+        self.value(field).unwrap_or(&[])
+    }
+
+    /// Returns the bytes of a field, or `None` if the line has no value for it: the pattern
+    /// lacks the field, its group did not take part in the match, or the key is missing.
+    #[inline]
+    fn value(&self, field: usize) -> Option<&'a [u8]> {
         match self {
             Parsed::Captures {
                 line,
                 groups,
                 locations,
-            } => match groups[field].and_then(|group| locations.get(group)) {
-                Some((start, end)) => &line[start..end],
-                None => &[],
-            },
-            Parsed::Structured { line, values } => match values.spans[field] {
-                Some(span) => values.bytes(line, span),
-                None => &[],
-            },
-            Parsed::Nothing => &[],
+            } => {
+                let (start, end) = groups[field].and_then(|group| locations.get(group))?;
+                Some(&line[start..end])
+            }
+            Parsed::Structured { line, values } => Some(values.bytes(line, values.spans[field]?)),
+            Parsed::Nothing => None,
         }
     }
+}
+
+/// One field of a matched line, as `logtally explain` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineField {
+    /// The field's value, or `None` when the line has no value for it: the pattern that
+    /// matched lacks the field, its group did not take part, or the JSON or logfmt key is
+    /// missing or `null`.
+    pub value: Option<Vec<u8>>,
+    /// For a value a `[[derive]]` table computed, the index in [`RuleFile::fields`] of the
+    /// field the table read.
+    pub derived_from: Option<usize>,
 }
 
 impl Engine {
@@ -213,6 +230,34 @@ impl Engine {
         for source in sources {
             self.apply_file_from(source.file, &source.key, line, store);
         }
+    }
+
+    /// Splits a line into the fields of one rule file, by its index in the rule set, and runs
+    /// the file's `[[derive]]` tables. Returns every field in field order, or `None` when no
+    /// `[parse]` pattern matches. Records nothing.
+    pub fn line_fields(&mut self, index: usize, line: &[u8]) -> Option<Vec<LineField>> {
+        let file = &self.rules.files[index];
+        let state = &mut self.files[index];
+        let parsed = first_match(file, &mut state.locations, &mut state.values, line)?;
+        if !file.derives.is_empty() {
+            state
+                .derived
+                .compute(&file.derives, |field| parsed.get(field));
+        }
+        let derived = &state.derived;
+        let fields = (0..file.fields.len())
+            .map(|field| match derived.table_of(field) {
+                Some(table) => LineField {
+                    value: derived.get(field).map(<[u8]>::to_vec),
+                    derived_from: Some(file.derives[table].from),
+                },
+                None => LineField {
+                    value: parsed.value(field).map(<[u8]>::to_vec),
+                    derived_from: None,
+                },
+            })
+            .collect();
+        Some(fields)
     }
 
     /// Applies one rule file, by its index in the rule set, to one line of no known log.
