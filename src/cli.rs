@@ -164,6 +164,24 @@ pub struct OnceArgs {
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
 
+    /// Print a table for people instead of the Prometheus text format. It shows each series'
+    /// value and its rate per second over the time span of the log's timestamps. Histograms
+    /// add their sum and the p50, p90 and p99 that PromQL's histogram_quantile would estimate
+    /// from the buckets.
+    #[arg(long)]
+    pub summary: bool,
+
+    /// The field whose timestamps give --summary its time span, from the earliest to the
+    /// latest. A plain number in it counts as seconds since the epoch. By default, a line's
+    /// time comes from the first of the fields time, timestamp, @timestamp, time_local,
+    /// time_iso8601 and start_time that contains a timestamp (nginx $time_local or ISO 8601).
+    #[arg(
+        long = "summary-time-field",
+        value_name = "FIELD",
+        requires = "summary"
+    )]
+    pub summary_time_field: Option<String>,
+
     /// Lines longer than this many bytes are cut to it before the rules see them.
     #[arg(
         long,
