@@ -3,8 +3,10 @@
 //! This is how users try rules on real logs and what the benchmarks run. Every rule file is
 //! applied to every file given. Standard output carries only the exposition, or with
 //! `--summary` a table for people. A report of unmatched lines and skipped values goes to
-//! standard error.
+//! standard error, and so does a progress line while reading when standard error is a
+//! terminal.
 
+mod progress;
 mod summary;
 
 use std::fs::File;
@@ -12,6 +14,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::thread;
 
 use crate::cli::OnceArgs;
@@ -20,6 +23,7 @@ use crate::exposition;
 use crate::lines::{LineSplitter, SplitStats};
 use crate::metrics::{SkipReason, Store};
 use crate::rules::RuleSet;
+use progress::{Counters, ProgressLine};
 
 /// Size of each read from a file.
 const READ_CHUNK_BYTES: usize = 256 * 1024;
@@ -37,11 +41,17 @@ pub fn run(args: &OnceArgs) -> ExitCode {
         }
     };
 
+    let counters = Arc::new(Counters::default());
+    let progress = ProgressLine::start(counters.clone(), total_bytes(&args.files));
     let reading = Reading {
         max_line_bytes: args.max_line_bytes,
         time_fields,
+        counters: &counters,
     };
     let outcome = read_in_parallel(&rules, &args.files, &reading);
+    if let Some(progress) = progress {
+        progress.finish();
+    }
 
     let mut failed = false;
     let mut lines = 0;
@@ -101,11 +111,12 @@ fn summary_time_fields(
     summary::time_fields(rules, args.summary_time_field.as_deref()).map(Some)
 }
 
-/// Settings shared by the reader threads.
-struct Reading {
+/// Settings shared by the reader threads, and the counters they add to.
+struct Reading<'a> {
     max_line_bytes: usize,
     /// The fields whose timestamps give the time span, for `--summary`.
     time_fields: Option<TimeFields>,
+    counters: &'a Counters,
 }
 
 /// The result of reading all files.
@@ -175,7 +186,7 @@ fn read_file(
     engine: &mut Engine,
     store: &mut Store,
 ) -> io::Result<SplitStats> {
-    let mut file = open_input(path)?;
+    let mut file = open_input(path, reading.counters)?;
     let named = (path.as_os_str() != "-").then_some(path);
     let sources = sources_for(engine.rules(), named, false);
     for source in &sources {
@@ -184,6 +195,7 @@ fn read_file(
     let mut splitter = LineSplitter::new(reading.max_line_bytes);
     let mut buffer = vec![0u8; READ_CHUNK_BYTES];
     let mut emit = |line: &[u8]| engine.apply_sources(&sources, line, store);
+    let mut counted_lines = 0;
 
     loop {
         let read = match file.read(&mut buffer) {
@@ -193,24 +205,66 @@ fn read_file(
             Err(error) => return Err(error),
         };
         splitter.push(&buffer[..read], &mut emit);
+        let lines = splitter.stats().lines;
+        reading
+            .counters
+            .lines
+            .fetch_add(lines - counted_lines, Ordering::Relaxed);
+        counted_lines = lines;
     }
     splitter.finish(&mut emit);
     Ok(splitter.stats())
 }
 
 /// Opens an input: `-` is standard input, a `.gz` file is decompressed, anything else is read
-/// as it is.
-fn open_input(path: &Path) -> io::Result<Box<dyn Read>> {
+/// as it is. Bytes are counted in `counters` as they are read, before decompression.
+fn open_input<'a>(path: &Path, counters: &'a Counters) -> io::Result<Box<dyn Read + 'a>> {
     if path.as_os_str() == "-" {
-        return Ok(Box::new(io::stdin()));
+        return Ok(Box::new(CountingReader::new(io::stdin(), counters)));
     }
-    let file = File::open(path)?;
+    let file = CountingReader::new(File::open(path)?, counters);
     if path.extension().is_some_and(|extension| extension == "gz") {
         return Ok(Box::new(flate2::read::MultiGzDecoder::new(
             io::BufReader::new(file),
         )));
     }
     Ok(Box::new(file))
+}
+
+/// A reader that adds the bytes it reads to [`Counters::bytes`].
+struct CountingReader<'a, R> {
+    inner: R,
+    counters: &'a Counters,
+}
+
+impl<'a, R> CountingReader<'a, R> {
+    fn new(inner: R, counters: &'a Counters) -> Self {
+        CountingReader { inner, counters }
+    }
+}
+
+impl<R: Read> Read for CountingReader<'_, R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        self.counters
+            .bytes
+            .fetch_add(read as u64, Ordering::Relaxed);
+        Ok(read)
+    }
+}
+
+/// Returns the size of all inputs in bytes, or `None` when one is standard input, is not a
+/// regular file (a pipe has no size) or cannot be read.
+fn total_bytes(files: &[PathBuf]) -> Option<u64> {
+    files.iter().try_fold(0u64, |total, path| {
+        if path.as_os_str() == "-" {
+            return None;
+        }
+        let metadata = std::fs::metadata(path)
+            .ok()
+            .filter(|metadata| metadata.is_file())?;
+        Some(total + metadata.len())
+    })
 }
 
 /// Reports cut lines and dropped NUL bytes of one file.
