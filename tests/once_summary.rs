@@ -183,3 +183,15 @@ fn time_field_requires_summary() {
         stderr(&output)
     );
 }
+
+#[test]
+fn once_help_describes_summary_flags() {
+    let output = logtally(&["once", "--help"]);
+
+    assert!(output.status.success());
+    let text = stdout(&output);
+    for flag in ["--summary ", "--summary-time-field <FIELD>"] {
+        assert!(text.contains(flag), "{flag} missing from:\n{text}");
+    }
+    assert!(text.contains("histogram_quantile"), "{text}");
+}

@@ -841,6 +841,39 @@ value = "bytes"
     }
 
     #[test]
+    fn time_field_added_beside_regex() {
+        let source = "[[parse]]\nregex = '^(?P<status>\\d{3})$'\n\n[[parse]]\nformat = \"logfmt\"\n\n\
+                      [[metric]]\nname = \"requests_total\"\ntype = \"counter\"\n\
+                      help = \"Requests.\"\nlabels = [\"status\"]\n";
+        let mut rules = RuleSet::from_source(Path::new("mixed.toml"), source).unwrap();
+        assert_eq!(rules.files[0].find_or_add_field("time"), Some(1));
+        let rules = Arc::new(rules);
+        let mut store = Store::new(&rules);
+        let mut engine = Engine::new(rules.clone());
+        engine.track_time(TimeFields {
+            per_file: vec![vec![1]],
+            numbers_are_seconds: false,
+        });
+        // The regex defines no time, so its line counts without a time.
+        for line in [&b"200"[..], b"status=200 time=2026-12-04T10:00:00Z"] {
+            engine.apply(line, &mut store);
+        }
+
+        let span = engine.time_span().unwrap();
+        assert_eq!(span.earliest.to_string(), "1796378400");
+        assert_eq!(span.latest.to_string(), "1796378400");
+        let requests = series_of(&store, 0);
+        assert_eq!(requests[0].0, ["200"]);
+        assert_eq!(
+            requests[0].1,
+            Series::Counter(Sum::Exact {
+                mantissa: 2,
+                exponent: 0
+            })
+        );
+    }
+
+    #[test]
     fn regex_file_adds_no_field() {
         let mut rules = RuleSet::from_source(Path::new("test.toml"), RULES).unwrap();
         assert_eq!(rules.files[0].find_or_add_field("time"), None);
