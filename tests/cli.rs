@@ -576,7 +576,15 @@ fn explain_shows_updates_and_mismatch() {
     assert_eq!(
         stdout(&matched),
         format!(
-            "line 1: GET 200\n  {}:\n    matched; fields:\n      method = \"GET\"\n      code = \"200\"\n    updates:\n      http_requests_total{{method=\"GET\",code=\"200\"}} 1\n",
+            "\
+line 1: GET 200
+  {}:
+    matched; fields:
+      method = \"GET\"
+      code = \"200\"
+    updates:
+      http_requests_total{{method=\"GET\",code=\"200\"}} 1
+",
             rules.display()
         )
     );

@@ -842,7 +842,8 @@ value = "bytes"
 
     #[test]
     fn time_field_added_beside_regex() {
-        let source = "[[parse]]\nregex = '^(?P<status>\\d{3})$'\n\n[[parse]]\nformat = \"logfmt\"\n\n\
+        let source = "[[parse]]\nregex = '^(?P<status>\\d{3})$'\n\n\
+                      [[parse]]\nformat = \"logfmt\"\n\n\
                       [[metric]]\nname = \"requests_total\"\ntype = \"counter\"\n\
                       help = \"Requests.\"\nlabels = [\"status\"]\n";
         let mut rules = RuleSet::from_source(Path::new("mixed.toml"), source).unwrap();
