@@ -31,8 +31,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Exit 0 when a running logtally passes its health check (for container health checks).
     Probe(ProbeArgs),
-    /// Show what the rules do with log lines: the pattern that matched, or how far each got,
-    /// and every update made or skipped.
+    /// Show what the rules do with log lines: the fields of a matched line and every update
+    /// made or skipped, or how far each pattern got on a line none matched.
     Explain(ExplainArgs),
     /// Print a starter rule file for a proxy's log format string.
     Generate(GenerateArgs),
@@ -163,6 +163,24 @@ pub struct OnceArgs {
     /// `.gz` files are decompressed.
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
+
+    /// Print a table for people instead of the Prometheus text format. It shows each series'
+    /// value and its rate per second over the time span of the log's timestamps. Histograms
+    /// add their sum and the p50, p90 and p99 that PromQL's histogram_quantile would estimate
+    /// from the buckets.
+    #[arg(long)]
+    pub summary: bool,
+
+    /// The field whose timestamps give --summary its time span, from the earliest to the
+    /// latest. A plain number in it counts as seconds since the epoch. By default, a line's
+    /// time comes from the first of the fields time, timestamp, @timestamp, time_local,
+    /// time_iso8601 and start_time that contains a timestamp (nginx $time_local or ISO 8601).
+    #[arg(
+        long = "summary-time-field",
+        value_name = "FIELD",
+        requires = "summary"
+    )]
+    pub summary_time_field: Option<String>,
 
     /// Lines longer than this many bytes are cut to it before the rules see them.
     #[arg(

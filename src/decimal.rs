@@ -6,6 +6,7 @@
 //! instead, scaled in decimal, summed in a 128-bit accumulator and printed digit for digit.
 //! Conversion to `f64` happens only to compare with bucket bounds, and it is correctly rounded.
 
+use std::cmp::Ordering;
 use std::fmt;
 
 /// Significant digits kept when parsing; the value is rounded to the nearest such number, ties
@@ -127,6 +128,26 @@ impl Decimal {
     /// Returns true when the number is below zero.
     pub fn is_negative(self) -> bool {
         self.mantissa < 0
+    }
+
+    /// Returns the difference, rounded to eighteen significant digits where it has more.
+    pub fn checked_sub(self, other: Decimal) -> Option<Decimal> {
+        let negated = Decimal::new(other.mantissa.checked_neg()?, other.exponent);
+        self.checked_add(negated)
+    }
+
+    /// Compares the values of two decimals exactly, whatever their mantissa and exponent.
+    pub fn compare(self, other: Decimal) -> Ordering {
+        let sign = self.mantissa.signum().cmp(&other.mantissa.signum());
+        if sign != Ordering::Equal || self.mantissa == 0 {
+            return sign;
+        }
+        let magnitude = compare_magnitudes(self, other);
+        if self.is_negative() {
+            magnitude.reverse()
+        } else {
+            magnitude
+        }
     }
 
     /// Converts to the nearest `f64` (correctly rounded).
@@ -297,6 +318,21 @@ fn write_decimal(out: &mut impl fmt::Write, mantissa: i128, exponent: i32) -> fm
         out.write_str("0.")?;
         (0..(-exponent - length)).try_for_each(|_| out.write_char('0'))?;
         out.write_str(&digits)
+    }
+}
+
+/// Compares the magnitudes of two non-zero decimals. An `i64` mantissa has at most 19 digits,
+/// so when the exponents differ by more than 19, the larger exponent has the larger magnitude.
+/// Otherwise both mantissas are aligned to one exponent, which fits in 128 bits.
+fn compare_magnitudes(a: Decimal, b: Decimal) -> Ordering {
+    let a_mantissa = u128::from(a.mantissa.unsigned_abs());
+    let b_mantissa = u128::from(b.mantissa.unsigned_abs());
+    let shift = i32::from(a.exponent) - i32::from(b.exponent);
+    match shift {
+        20.. => Ordering::Greater,
+        ..=-20 => Ordering::Less,
+        0.. => (a_mantissa * 10u128.pow(shift as u32)).cmp(&b_mantissa),
+        _ => a_mantissa.cmp(&(b_mantissa * 10u128.pow(shift.unsigned_abs()))),
     }
 }
 
@@ -666,5 +702,47 @@ mod tests {
         assert_eq!(format(1e21), "1e21");
         assert_eq!(format(f64::INFINITY), "+Inf");
         assert_eq!(format(f64::NAN), "NaN");
+    }
+
+    #[test]
+    fn compare_by_value() {
+        let cases = [
+            ("1.20", "1.2", Ordering::Equal),
+            ("0", "-0.0", Ordering::Equal),
+            ("0.999", "1", Ordering::Less),
+            ("-2", "-1.5", Ordering::Less),
+            ("-1", "0.001", Ordering::Less),
+            ("1e25", "9223372036854775807", Ordering::Greater),
+            ("1e-30", "0.5", Ordering::Less),
+            ("1796378400.123", "1796378400.12", Ordering::Greater),
+        ];
+        for (left, right, expected) in cases {
+            assert_eq!(
+                parse(left).compare(parse(right)),
+                expected,
+                "{left} vs {right}"
+            );
+            assert_eq!(
+                parse(right).compare(parse(left)),
+                expected.reverse(),
+                "{right} vs {left}"
+            );
+        }
+        let unnormalized = Decimal::new(1200, -3);
+        assert_eq!(unnormalized.compare(parse("1.2")), Ordering::Equal);
+    }
+
+    #[test]
+    fn subtraction() {
+        let difference = |a: &str, b: &str| parse(a).checked_sub(parse(b)).map(|d| d.to_string());
+        assert_eq!(
+            difference("1796378402.09", "1796378400.012").as_deref(),
+            Some("2.078")
+        );
+        assert_eq!(difference("1", "1.5").as_deref(), Some("-0.5"));
+        assert_eq!(
+            Decimal::new(0, 0).checked_sub(Decimal::new(i64::MIN, 0)),
+            None
+        );
     }
 }

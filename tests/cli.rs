@@ -576,7 +576,15 @@ fn explain_shows_updates_and_mismatch() {
     assert_eq!(
         stdout(&matched),
         format!(
-            "line 1: GET 200\n  {}:\n    matched; updates:\n      http_requests_total{{method=\"GET\",code=\"200\"}} 1\n",
+            "\
+line 1: GET 200
+  {}:
+    matched; fields:
+      method = \"GET\"
+      code = \"200\"
+    updates:
+      http_requests_total{{method=\"GET\",code=\"200\"}} 1
+",
             rules.display()
         )
     );
@@ -587,6 +595,110 @@ fn explain_shows_updates_and_mismatch() {
             rules.display()
         )
     );
+}
+
+const DERIVED_RULES: &str = r#"
+[[parse]]
+regex = '''^(?P<method>[A-Z]+) (?P<path>\S+) (?P<status>\d{3})$'''
+
+[[parse]]
+regex = '''^(?P<status>\d{3})$'''
+
+[[derive]]
+name = "class"
+from = "status"
+status_class = true
+
+[[derive]]
+name = "method"
+from = "method"
+lowercase = true
+
+[[metric]]
+name = "requests_total"
+type = "counter"
+help = "Requests."
+labels = ["method", "class"]
+"#;
+
+#[test]
+fn explain_lists_parsed_and_derived_fields() {
+    use std::io::Write;
+
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_file(dir.path(), "rules.toml", DERIVED_RULES);
+    let mut child = std::process::Command::new(common::binary())
+        .args(["explain", "--rules", rules.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"GET /a?b=1 404\n503\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+
+    assert!(output.status.success(), "{}", stderr(&output));
+    // The second line comes from the pattern without method and path: path has no value,
+    // and the method derived from the missing method is empty.
+    let expected = format!(
+        "\
+line 1: GET /a?b=1 404
+  {rules}:
+    matched; fields:
+      method = \"get\" (derived from method)
+      path = \"/a?b=1\"
+      status = \"404\"
+      class = \"4xx\" (derived from status)
+    updates:
+      requests_total{{method=\"get\",class=\"4xx\"}} 1
+line 2: 503
+  {rules}:
+    matched; fields:
+      method = \"\" (derived from method)
+      path = (no value)
+      status = \"503\"
+      class = \"5xx\" (derived from status)
+    updates:
+      requests_total{{method=\"\",class=\"5xx\"}} 1
+",
+        rules = rules.display()
+    );
+    assert_eq!(stdout(&output), expected);
+}
+
+#[test]
+fn explain_lists_used_json_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_file(
+        dir.path(),
+        "rules.toml",
+        "[parse]\nformat = \"json\"\n\n[[metric]]\nname = \"response_bytes_total\"\n\
+         type = \"counter\"\nhelp = \"Bytes.\"\nvalue = \"bytes\"\nlabels = [\"method\"]\n",
+    );
+    // The fields of a JSON line are the keys the rules name, in the order they first do.
+    let line = r#"{"method":"G\"ET","bytes":null,"uri":"/"}"#;
+
+    let output = logtally(&["explain", "--rules", rules.to_str().unwrap(), line]);
+
+    assert!(output.status.success(), "{}", stderr(&output));
+    let expected = format!(
+        "\
+line 1: {line}
+  {rules}:
+    matched; fields:
+      method = \"G\\\"ET\"
+      bytes = (no value)
+    updates:
+      response_bytes_total: no update, value empty
+",
+        rules = rules.display()
+    );
+    assert_eq!(stdout(&output), expected);
 }
 
 #[test]

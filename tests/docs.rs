@@ -1,5 +1,6 @@
 //! Every TOML example in docs/rules.md is a rule file with a test; each must load and pass its
-//! test with `logtally check`, so the documentation shows what logtally does.
+//! test with `logtally check`, so the documentation shows what logtally does. The `explain`
+//! output shown there is checked against the real output.
 
 mod common;
 
@@ -7,11 +8,16 @@ use common::{logtally, root, stderr, stdout, write_file};
 
 /// The contents of the ```toml blocks of a Markdown file.
 fn toml_blocks(markdown: &str) -> Vec<String> {
+    fenced_blocks(markdown, "```toml")
+}
+
+/// Returns the contents of the blocks of a Markdown file that open with `fence`.
+fn fenced_blocks(markdown: &str, fence: &str) -> Vec<String> {
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
     for line in markdown.lines() {
         match (&mut current, line.trim_end()) {
-            (None, "```toml") => current = Some(String::new()),
+            (None, opening) if opening == fence => current = Some(String::new()),
             (Some(block), "```") => {
                 blocks.push(std::mem::take(block));
                 current = None;
@@ -55,4 +61,34 @@ fn rules_reference_examples_pass() {
             stdout(&output)
         );
     }
+}
+
+#[test]
+fn rules_reference_explain_output() {
+    let markdown = std::fs::read_to_string(root().join("docs/rules.md")).unwrap();
+    let derive = toml_blocks(&markdown)
+        .into_iter()
+        .find(|block| block.contains("[[derive]]"))
+        .expect("a [[derive]] example");
+    let example = fenced_blocks(&markdown, "```text")
+        .into_iter()
+        .find(|block| block.starts_with("$ logtally explain "))
+        .expect("an explain example");
+    let (command, expected) = example.split_once('\n').unwrap();
+    // The command is `$ logtally explain --rules derive.toml 'LINE'`.
+    let (flags, quoted) = command.split_once(" '").unwrap();
+    let mut args: Vec<&str> = flags.split(' ').skip(2).collect();
+    args.push(quoted.strip_suffix('\'').unwrap());
+    assert_eq!(args[..3], ["explain", "--rules", "derive.toml"]);
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "derive.toml", &derive);
+
+    let output = std::process::Command::new(common::binary())
+        .args(&args)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), expected);
 }

@@ -1,6 +1,7 @@
 //! `logtally explain`: shows, line by line, what the rules do with a log line. For a line that
-//! matches, it lists the updates the line makes and the ones it skips with the reason. For a
-//! line that matches no pattern, it reports how far each regex got before it failed.
+//! matches, it lists the line's fields, then the updates the line makes and the ones it skips
+//! with the reason. For a line that matches no pattern, it reports how far each regex got
+//! before it failed.
 
 use std::io::{self, BufRead};
 use std::process::ExitCode;
@@ -10,7 +11,7 @@ use regex::bytes::RegexBuilder;
 use regex_syntax::ast::{Ast, parse::Parser};
 
 use crate::cli::ExplainArgs;
-use crate::engine::{Engine, source_key};
+use crate::engine::{Engine, LineField, source_key};
 use crate::exposition;
 use crate::metrics::{SkipReason, Store};
 use crate::rules::{Expansion, Pattern, RuleSet};
@@ -53,8 +54,33 @@ pub fn explain_line(rules: &Arc<RuleSet>, number: usize, line: &[u8], out: &mut 
             explain_mismatch(file, line, out);
             continue;
         }
+        let fields = engine.line_fields(index, line).unwrap_or_default();
+        explain_fields(file, &fields, out);
         explain_updates(rules, index, &store, out);
     }
+}
+
+/// Lists the fields of a matched line in field order, each derived one with the field it
+/// was computed from, and opens the list of updates.
+fn explain_fields(file: &crate::rules::RuleFile, fields: &[LineField], out: &mut String) {
+    if fields.is_empty() {
+        // Only metrics with their own regex matched, or the pattern defines no fields.
+        out.push_str("    matched; updates:\n");
+        return;
+    }
+    out.push_str("    matched; fields:\n");
+    for (name, field) in file.fields.iter().zip(fields) {
+        let value = match &field.value {
+            Some(value) => format!("{:?}", String::from_utf8_lossy(value)),
+            None => "(no value)".to_owned(),
+        };
+        out.push_str(&format!("      {name} = {value}"));
+        if let Some(from) = field.derived_from {
+            out.push_str(&format!(" (derived from {})", file.fields[from]));
+        }
+        out.push('\n');
+    }
+    out.push_str("    updates:\n");
 }
 
 /// Says how far each regex pattern got on a line none of the patterns matched.
@@ -113,7 +139,6 @@ fn closest_progress(pattern: &str, source: &Expansion, line: &[u8]) -> String {
 /// Lists the updates a matched line made, and the updates it skipped and why.
 fn explain_updates(rules: &RuleSet, index: usize, store: &Store, out: &mut String) {
     let file = &rules.files[index];
-    out.push_str("    matched; updates:\n");
     // Samples that differ from a store that saw no line are the line's updates.
     let mut untouched = Store::new(rules);
     untouched.attach(rules, index, &source_key(file, None));

@@ -42,8 +42,14 @@ impl Derived {
     /// The derived value of a field, or `None` when the field has its parsed value.
     #[inline]
     pub fn get(&self, field: usize) -> Option<&[u8]> {
-        let table = (*self.provider.get(field)?)?;
-        Some(&self.values[table])
+        Some(&self.values[self.table_of(field)?])
+    }
+
+    /// Returns the index of the table that gave a field its current value, or `None` when the
+    /// field has its parsed value.
+    #[inline]
+    pub fn table_of(&self, field: usize) -> Option<usize> {
+        *self.provider.get(field)?
     }
 
     /// Runs the tables in order. `parsed` gives the value of a field as parsed from the line.

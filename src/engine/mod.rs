@@ -13,9 +13,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use regex::bytes::CaptureLocations;
+pub use timestamp::{TimeSpan, format_utc};
 pub use value::ListMode;
 use value::read_values;
 
+use crate::decimal::Decimal;
 use crate::metrics::{KEY_SEPARATOR, Store};
 use crate::rules::{MetricKind, MetricRule, Pattern, RuleFile, RuleSet};
 use derive::Derived;
@@ -95,6 +97,30 @@ pub fn source_key(file: &RuleFile, path: Option<&Path>) -> Box<[u8]> {
     key.into_boxed_slice()
 }
 
+/// The fields that give the time of a matched line, for [`Engine::track_time`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TimeFields {
+    /// Per rule file, the indices of the fields tried in order: the first that contains a
+    /// timestamp gives the line's time.
+    pub per_file: Vec<Vec<usize>>,
+    /// True when a plain number also counts, as seconds since the epoch. A field that may
+    /// hold a duration, as a JSON `time` key sometimes does, must not allow this.
+    pub numbers_are_seconds: bool,
+}
+
+impl TimeFields {
+    /// Reads the time of a matched line of rule file `file` from the first field that has one.
+    fn time_of(&self, file: usize, fields: &Fields) -> Option<Decimal> {
+        self.per_file.get(file)?.iter().find_map(|&field| {
+            let text = fields.get(field);
+            timestamp::parse(text).or_else(|| {
+                let number = Decimal::parse(text).filter(|_| self.numbers_are_seconds)?;
+                (!number.is_negative()).then_some(number)
+            })
+        })
+    }
+}
+
 /// Applies rules to lines. One engine serves one thread.
 pub struct Engine {
     rules: Arc<RuleSet>,
@@ -102,6 +128,11 @@ pub struct Engine {
     files: Vec<FileState>,
     /// Reused buffer for the series key of the current update.
     key: Vec<u8>,
+    /// The fields whose times [`Engine::time_span`] covers, when set by
+    /// [`Engine::track_time`].
+    time_fields: Option<TimeFields>,
+    /// The earliest and latest time of the matched lines so far.
+    time_span: Option<TimeSpan>,
 }
 
 /// Reused parsing state of one rule file.
@@ -154,23 +185,40 @@ enum Parsed<'a> {
 
 impl<'a> Parsed<'a> {
     /// Returns the bytes of a field, or nothing if the line has no value for it.
+    #[inline]
     fn get(&self, field: usize) -> &'a [u8] {
+        self.value(field).unwrap_or(&[])
+    }
+
+    /// Returns the bytes of a field, or `None` if the line has no value for it: the pattern
+    /// lacks the field, its group did not take part in the match, or the key is missing.
+    #[inline]
+    fn value(&self, field: usize) -> Option<&'a [u8]> {
         match self {
             Parsed::Captures {
                 line,
                 groups,
                 locations,
-            } => match groups[field].and_then(|group| locations.get(group)) {
-                Some((start, end)) => &line[start..end],
-                None => &[],
-            },
-            Parsed::Structured { line, values } => match values.spans[field] {
-                Some(span) => values.bytes(line, span),
-                None => &[],
-            },
-            Parsed::Nothing => &[],
+            } => {
+                let (start, end) = groups[field].and_then(|group| locations.get(group))?;
+                Some(&line[start..end])
+            }
+            Parsed::Structured { line, values } => Some(values.bytes(line, values.spans[field]?)),
+            Parsed::Nothing => None,
         }
     }
+}
+
+/// One field of a matched line, as `logtally explain` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineField {
+    /// The field's value, or `None` when the line has no value for it: the pattern that
+    /// matched lacks the field, its group did not take part, or the JSON or logfmt key is
+    /// missing or `null`.
+    pub value: Option<Vec<u8>>,
+    /// For a value a `[[derive]]` table computed, the index in [`RuleFile::fields`] of the
+    /// field the table read.
+    pub derived_from: Option<usize>,
 }
 
 impl Engine {
@@ -206,12 +254,26 @@ impl Engine {
             rules,
             files,
             key: Vec::with_capacity(256),
+            time_fields: None,
+            time_span: None,
         }
     }
 
     /// The rules this engine applies.
     pub fn rules(&self) -> &Arc<RuleSet> {
         &self.rules
+    }
+
+    /// Starts following the time of each line a `[parse]` pattern matches, read from
+    /// `fields`. Lines without a time in those fields do not change the span.
+    pub fn track_time(&mut self, fields: TimeFields) {
+        self.time_fields = Some(fields);
+    }
+
+    /// Returns the earliest and latest time of the lines applied since [`Engine::track_time`],
+    /// or `None` if no line had a time.
+    pub fn time_span(&self) -> Option<TimeSpan> {
+        self.time_span
     }
 
     /// Applies every rule file to one line, which must not include its line terminator.
@@ -248,6 +310,34 @@ impl Engine {
         }
     }
 
+    /// Splits a line into the fields of one rule file, by its index in the rule set, and runs
+    /// the file's `[[derive]]` tables. Returns every field in field order, or `None` when no
+    /// `[parse]` pattern matches. Records nothing.
+    pub fn line_fields(&mut self, index: usize, line: &[u8]) -> Option<Vec<LineField>> {
+        let file = &self.rules.files[index];
+        let state = &mut self.files[index];
+        let parsed = first_match(file, &mut state.locations, &mut state.values, line)?;
+        if !file.derives.is_empty() {
+            state
+                .derived
+                .compute(&file.derives, |field| parsed.get(field));
+        }
+        let derived = &state.derived;
+        let fields = (0..file.fields.len())
+            .map(|field| match derived.table_of(field) {
+                Some(table) => LineField {
+                    value: derived.get(field).map(<[u8]>::to_vec),
+                    derived_from: Some(file.derives[table].from),
+                },
+                None => LineField {
+                    value: parsed.value(field).map(<[u8]>::to_vec),
+                    derived_from: None,
+                },
+            })
+            .collect();
+        Some(fields)
+    }
+
     /// Applies one rule file, by its index in the rule set, to one line of no known log.
     pub fn apply_file(&mut self, index: usize, line: &[u8], store: &mut Store) {
         let placeholder = SourceRule::new(index, Box::default());
@@ -275,6 +365,16 @@ impl Engine {
                 parsed,
                 derived: &state.derived,
             };
+            let time = self
+                .time_fields
+                .as_ref()
+                .and_then(|tracked| tracked.time_of(index, &fields));
+            if let Some(time) = time {
+                match &mut self.time_span {
+                    Some(span) => span.include(time),
+                    None => self.time_span = Some(TimeSpan::at(time)),
+                }
+            }
             for metric in file
                 .metrics
                 .iter()
@@ -748,5 +848,113 @@ regex = '5\d\d$'
                 exponent: 0
             })
         );
+    }
+
+    #[test]
+    fn time_span_from_fields() {
+        let source = "[parse]\nregex = '^(?P<time>.+) (?P<code>\\d{3})$'\n\n[[metric]]\n\
+                      name = \"requests_total\"\ntype = \"counter\"\nhelp = \"Requests.\"\n";
+        let rules = Arc::new(RuleSet::from_source(Path::new("time.toml"), source).unwrap());
+        let lines: [&[u8]; 5] = [
+            b"2026-12-04T10:00:05Z 200",
+            b"04/Dec/2026:11:00:01 +0100 200",
+            b"- 200",
+            b"1796378400 200",
+            b"2026-12-04T10:00:09Z junk",
+        ];
+        let span_with = |numbers_are_seconds| {
+            let mut store = Store::new(&rules);
+            let mut engine = Engine::new(rules.clone());
+            engine.track_time(TimeFields {
+                per_file: vec![vec![0]],
+                numbers_are_seconds,
+            });
+            for line in lines {
+                engine.apply(line, &mut store);
+            }
+            engine
+                .time_span()
+                .map(|span| (span.earliest.to_string(), span.latest.to_string()))
+        };
+
+        // 1796378400 is 2026-12-04T10:00:00Z. The unmatched last line does not count.
+        assert_eq!(
+            span_with(false),
+            Some(("1796378401".to_owned(), "1796378405".to_owned()))
+        );
+        assert_eq!(
+            span_with(true),
+            Some(("1796378400".to_owned(), "1796378405".to_owned()))
+        );
+    }
+
+    #[test]
+    fn time_field_added_to_json() {
+        let source = "[parse]\nformat = \"json\"\n\n[[metric]]\nname = \"requests_total\"\n\
+                      type = \"counter\"\nhelp = \"Requests.\"\nlabels = [\"status\"]\n";
+        let mut rules = RuleSet::from_source(Path::new("json.toml"), source).unwrap();
+        assert_eq!(rules.files[0].find_or_add_field("status"), Some(0));
+        assert_eq!(rules.files[0].find_or_add_field("time"), Some(1));
+        assert_eq!(rules.files[0].fields, ["status", "time"]);
+        let rules = Arc::new(rules);
+        let mut store = Store::new(&rules);
+        let mut engine = Engine::new(rules.clone());
+        engine.track_time(TimeFields {
+            per_file: vec![vec![1]],
+            numbers_are_seconds: false,
+        });
+        for line in [
+            &br#"{"time":"2026-12-04T10:00:02Z","status":200}"#[..],
+            br#"{"status":200,"time":"2026-12-04T10:00:00.5Z"}"#,
+        ] {
+            engine.apply(line, &mut store);
+        }
+
+        let span = engine.time_span().unwrap();
+        assert_eq!(span.earliest.to_string(), "1796378400.5");
+        assert_eq!(span.latest.to_string(), "1796378402");
+        assert_eq!(span.seconds().unwrap().to_string(), "1.5");
+        assert_eq!(series_of(&store, 0)[0].0, ["200"]);
+    }
+
+    #[test]
+    fn time_field_added_beside_regex() {
+        let source = "[[parse]]\nregex = '^(?P<status>\\d{3})$'\n\n\
+                      [[parse]]\nformat = \"logfmt\"\n\n\
+                      [[metric]]\nname = \"requests_total\"\ntype = \"counter\"\n\
+                      help = \"Requests.\"\nlabels = [\"status\"]\n";
+        let mut rules = RuleSet::from_source(Path::new("mixed.toml"), source).unwrap();
+        assert_eq!(rules.files[0].find_or_add_field("time"), Some(1));
+        let rules = Arc::new(rules);
+        let mut store = Store::new(&rules);
+        let mut engine = Engine::new(rules.clone());
+        engine.track_time(TimeFields {
+            per_file: vec![vec![1]],
+            numbers_are_seconds: false,
+        });
+        // The regex defines no time, so its line counts without a time.
+        for line in [&b"200"[..], b"status=200 time=2026-12-04T10:00:00Z"] {
+            engine.apply(line, &mut store);
+        }
+
+        let span = engine.time_span().unwrap();
+        assert_eq!(span.earliest.to_string(), "1796378400");
+        assert_eq!(span.latest.to_string(), "1796378400");
+        let requests = series_of(&store, 0);
+        assert_eq!(requests[0].0, ["200"]);
+        assert_eq!(
+            requests[0].1,
+            Series::Counter(Sum::Exact {
+                mantissa: 2,
+                exponent: 0
+            })
+        );
+    }
+
+    #[test]
+    fn regex_file_adds_no_field() {
+        let mut rules = RuleSet::from_source(Path::new("test.toml"), RULES).unwrap();
+        assert_eq!(rules.files[0].find_or_add_field("time"), None);
+        assert_eq!(rules.files[0].find_or_add_field("code"), Some(1));
     }
 }

@@ -4,6 +4,9 @@
 //! Two layouts cover the common access logs: nginx's `$time_local` and Apache's `%t`
 //! (`04/Dec/2026:10:00:00 +0100`), and ISO 8601 as Envoy writes `%START_TIME%`
 //! (`2026-12-04T10:00:00.123Z`). A time without a zone is taken as UTC.
+//!
+//! The same parsing gives `logtally once --summary` the time span of a log, and
+//! [`format_utc`] writes a time back as ISO 8601 for it.
 
 use crate::decimal::Decimal;
 
@@ -17,6 +20,81 @@ const MONTHS: [&[u8; 3]; 12] = [
 /// Parses a timestamp in either layout into seconds since the epoch.
 pub fn parse(text: &[u8]) -> Option<Decimal> {
     parse_time_local(text).or_else(|| parse_iso8601(text))
+}
+
+/// The earliest and the latest of a set of times, in seconds since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeSpan {
+    pub earliest: Decimal,
+    pub latest: Decimal,
+}
+
+impl TimeSpan {
+    /// Creates the span of a single time.
+    pub fn at(time: Decimal) -> TimeSpan {
+        TimeSpan {
+            earliest: time,
+            latest: time,
+        }
+    }
+
+    /// Widens the span to include `time`.
+    pub fn include(&mut self, time: Decimal) {
+        if time.compare(self.earliest).is_lt() {
+            self.earliest = time;
+        }
+        if time.compare(self.latest).is_gt() {
+            self.latest = time;
+        }
+    }
+
+    /// Returns the span covering both spans, either of which may be missing.
+    pub fn union(first: Option<TimeSpan>, second: Option<TimeSpan>) -> Option<TimeSpan> {
+        match (first, second) {
+            (Some(mut span), Some(other)) => {
+                span.include(other.earliest);
+                span.include(other.latest);
+                Some(span)
+            }
+            (span, None) | (None, span) => span,
+        }
+    }
+
+    /// Returns the length of the span in seconds, or `None` if the subtraction overflows.
+    pub fn seconds(&self) -> Option<Decimal> {
+        self.latest.checked_sub(self.earliest)
+    }
+}
+
+/// Latest time [`format_utc`] writes: 9999-12-31T23:59:59Z.
+const MAX_FORMATTED_SECONDS: i64 = 253_402_300_799;
+
+/// Formats seconds since the epoch as ISO 8601 in UTC, keeping the digits of the fraction
+/// (`2026-12-04T10:00:00.123Z`). Returns `None` for times before 1970 or after the year 9999.
+pub fn format_utc(seconds: Decimal) -> Option<String> {
+    if seconds.is_negative() {
+        return None;
+    }
+    let text = seconds.to_string();
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    let whole: i64 = whole
+        .parse()
+        .ok()
+        .filter(|whole| *whole <= MAX_FORMATTED_SECONDS)?;
+    let (year, month, day) = civil_from_days(whole / 86_400);
+    let of_day = whole % 86_400;
+    let mut formatted = format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60
+    );
+    if !fraction.is_empty() {
+        formatted.push('.');
+        formatted.push_str(fraction);
+    }
+    formatted.push('Z');
+    Some(formatted)
 }
 
 /// A civil time with its offset from UTC.
@@ -159,6 +237,22 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + day_of_era - 719_468
 }
 
+/// Returns the date of a day counted from 1970-01-01, the inverse of [`days_from_civil`], with
+/// years counted from March in the same way.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let shifted = days + 719_468;
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = (month_from_march + 2) % 12 + 1;
+    let year = era * 400 + year_of_era + i64::from(month <= 2);
+    (year, month, day)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,6 +317,41 @@ mod tests {
             "1796378400",
         ] {
             assert_eq!(text(input), None, "{input}");
+        }
+    }
+
+    #[test]
+    fn utc_formatting() {
+        let formatted = |text: &str| format_utc(Decimal::parse(text.as_bytes()).unwrap());
+        assert_eq!(formatted("0").as_deref(), Some("1970-01-01T00:00:00Z"));
+        assert_eq!(
+            formatted("1796378400.123").as_deref(),
+            Some("2026-12-04T10:00:00.123Z")
+        );
+        assert_eq!(
+            formatted("1709251199").as_deref(),
+            Some("2024-02-29T23:59:59Z")
+        );
+        assert_eq!(
+            formatted("253402300799").as_deref(),
+            Some("9999-12-31T23:59:59Z")
+        );
+        assert_eq!(formatted("253402300800"), None);
+        assert_eq!(formatted("-1"), None);
+    }
+
+    #[test]
+    fn days_round_trip() {
+        // From 1970 to past the year 2400, which crosses every leap-year rule.
+        for days in 0..160_000 {
+            let (year, month, day) = civil_from_days(days);
+            assert_eq!(
+                days_from_civil(year, month, day),
+                days,
+                "{year}-{month}-{day}"
+            );
+            assert!((1..=12).contains(&month), "{year}-{month}-{day}");
+            assert!((1..=days_in_month(year, month)).contains(&day));
         }
     }
 }

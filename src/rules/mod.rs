@@ -216,6 +216,30 @@ pub struct SourceLabels {
 }
 
 impl RuleFile {
+    /// Returns the index of the field `name`, adding the field when a JSON or logfmt pattern
+    /// could give it, since their keys are known only per line. Returns `None` when no
+    /// pattern of the file gives the field. Engines must be created after fields are added.
+    pub fn find_or_add_field(&mut self, name: &str) -> Option<usize> {
+        if let Some(index) = self.fields.iter().position(|field| field == name) {
+            return Some(index);
+        }
+        let open = self
+            .patterns
+            .iter()
+            .any(|pattern| matches!(pattern, Pattern::Json | Pattern::Logfmt));
+        if !open {
+            return None;
+        }
+        self.fields.push(name.to_owned());
+        // Every named group of a regex is a field already, so no regex has this one.
+        for pattern in &mut self.patterns {
+            if let Pattern::Regex { groups, .. } = pattern {
+                groups.push(None);
+            }
+        }
+        Some(self.fields.len() - 1)
+    }
+
     /// Returns true when the file applies to lines of the log at `path`.
     pub fn applies_to(&self, path: &Path) -> bool {
         self.log_globs.is_empty()
