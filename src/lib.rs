@@ -25,6 +25,7 @@ pub mod live;
 pub mod logging;
 pub mod metrics;
 pub mod process;
+pub mod protowire;
 pub mod rules;
 pub mod self_metrics;
 pub mod state;
