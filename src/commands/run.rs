@@ -10,24 +10,24 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
 
 use tracing::{error, info, warn};
 
 use crate::cli::RunArgs;
 use crate::engine::{Engine, SourceRule, sources_for};
-use crate::exposition::{self, Format};
 use crate::http::{self, Site};
 use crate::live::{Current, Live};
 use crate::metrics::{Store, now_ms};
-use crate::process::{self, ProcessStats};
+use crate::remote_write::{self, RemoteWrite};
 use crate::rules::RuleSet;
-use crate::self_metrics::{self, ReloadStatus};
 use crate::state::{self, SavedFile};
-use crate::tail::{Feed, LineSink, TailConfig, TailStats, Tailer};
+use crate::tail::{Feed, LineSink, TailConfig, Tailer};
 use crate::web_config::WatchedWebConfig;
 
+mod exported;
 mod signals;
+
+use exported::Exported;
 
 /// Runs the daemon until SIGINT or SIGTERM.
 pub fn run(args: &RunArgs) -> ExitCode {
@@ -60,6 +60,14 @@ pub fn run(args: &RunArgs) -> ExitCode {
             }
         },
         None => None,
+    };
+
+    let remote_write = match remote_write::Settings::from_args(&args.remote_write) {
+        Ok(settings) => settings.map(RemoteWrite::new),
+        Err(error) => {
+            eprintln!("logtally: {error}");
+            return ExitCode::FAILURE;
+        }
     };
 
     let config = tail_config(args, &rules);
@@ -124,7 +132,21 @@ pub fn run(args: &RunArgs) -> ExitCode {
         })
         .expect("spawning a thread");
 
-    let site = site(args, live.clone(), tail_stats, web_config);
+    let exported = Arc::new(Exported {
+        live: live.clone(),
+        tail: tail_stats,
+        default_expire: args.metrics_expire,
+        remote_write: remote_write.as_ref().map(RemoteWrite::stats),
+    });
+    let pusher = match remote_write.map(|remote| remote.start(exported.clone())) {
+        Some(Ok(pusher)) => Some(pusher),
+        Some(Err(error)) => {
+            error!(%error, "Failed to start the remote-write thread; no metrics are pushed.");
+            None
+        }
+        None => None,
+    };
+    let site = site(args, live.clone(), exported, web_config);
     let tailer_failed = runtime.block_on(async {
         http::log_listening(&listener, &site.telemetry_path);
         let (stop, stopped) = tokio::sync::oneshot::channel::<bool>();
@@ -142,6 +164,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
     info!("Shutting down.");
     stopper.stop();
     let panicked = tail_thread.join().is_err();
+    // After the tailer, so that the last push carries every line it read.
+    if let Some(pusher) = pusher {
+        pusher.stop();
+    }
     if panicked || tailer_failed {
         error!("The tailer stopped unexpectedly; exiting.");
         return ExitCode::FAILURE;
@@ -214,11 +240,10 @@ fn tail_config(args: &RunArgs, rules: &RuleSet) -> TailConfig {
 fn site(
     args: &RunArgs,
     live: Arc<Live>,
-    tail: TailStats,
+    exported: Arc<Exported>,
     web_config: Option<Arc<WatchedWebConfig>>,
 ) -> Site {
-    let ready_tail = tail.clone();
-    let default_expire = args.metrics_expire;
+    let ready_tail = exported.tail.clone();
     let reload = args.enable_lifecycle.then(|| {
         let live = live.clone();
         let reload: http::Reload =
@@ -227,44 +252,12 @@ fn site(
     });
     Site {
         telemetry_path: args.telemetry_path.clone(),
-        scrape: Arc::new(move |format| scrape(&live, &tail, format, default_expire)),
+        scrape: Arc::new(move |format| exported.scrape(format)),
         ready: Arc::new(move || ready_tail.caught_up()),
         reload,
         web_config,
         max_connections: usize::from(args.max_connections),
     }
-}
-
-/// Encodes the rule metrics and logtally's own metrics.
-fn scrape(
-    live: &Live,
-    tail: &TailStats,
-    format: Format,
-    default_expire: Option<Duration>,
-) -> Vec<u8> {
-    let files = tail.lock().clone();
-    let process = ProcessStats::read();
-    let reload = ReloadStatus {
-        ok: live.last_reload_ok(),
-        last_success_ms: live.last_success_ms(),
-    };
-
-    let mut current = live.lock();
-    let rules = current.rules.clone();
-    current.store.expire(&rules, now_ms(), default_expire);
-    let open_files = tail.open_files();
-    let mut own =
-        self_metrics::families(&current.rules, &current.store, &files, open_files, reload);
-    own.push(process::build_info());
-    own.extend(process.map(|stats| stats.families()).unwrap_or_default());
-    let mut families: Vec<_> = current
-        .rules
-        .families
-        .iter()
-        .zip(&current.store.families)
-        .collect();
-    families.extend(own.iter().map(|(definition, series)| (definition, series)));
-    exposition::encode_bytes(&mut families, format)
 }
 
 /// Loads the positions file, if any, into the store and the tailer. A missing or empty file
