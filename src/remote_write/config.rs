@@ -234,8 +234,14 @@ impl Settings {
             (true, ca_file) => Some(tls_client(ca_file.as_deref())?),
         };
         let auth = auth(args)?;
-        if auth.is_some() && !any_https {
-            warn!("Remote-write credentials are sent unencrypted, over http://.");
+        let plain = endpoints
+            .iter()
+            .filter(|endpoint| endpoint.server_name.is_none());
+        for endpoint in plain.filter(|_| auth.is_some()) {
+            warn!(
+                url = %endpoint.url,
+                "Remote-write credentials are sent unencrypted, over http://."
+            );
         }
         Ok(Some(Settings {
             endpoints,
