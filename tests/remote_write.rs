@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine;
-use common::receiver::{Receiver, decode_values, decode_write_request};
+use common::receiver::{HANG, Receiver, decode_values, decode_write_request};
 use common::tls::Pki;
 use common::{Daemon, Prometheus, append, stderr, stdout, value, wait_for_query, write_file};
 
@@ -281,6 +281,31 @@ fn client_error_not_retried() {
     let line = daemon.wait_for_log("Remote-write push rejected", WAIT);
     assert!(line.contains("status 400"), "{line}");
     assert!(line.contains("out of order sample"), "{line}");
+}
+
+#[test]
+fn unanswered_push_times_out() {
+    let receiver = Receiver::start(&[HANG]);
+    let setup = Setup::new(1);
+    let url = receiver.url("http");
+    let daemon = setup.start(&url, &["--remote-write.timeout", "200ms"]);
+
+    let line = daemon.wait_for_log("Remote-write push failed; retrying with backoff.", WAIT);
+    assert!(line.contains("reason=timeout"), "{line}");
+    assert!(line.contains("no response within 200ms"), "{line}");
+
+    // The receiver accepts the retry once it stops holding the first connection.
+    let requests = receiver.wait_for_requests(2, WAIT);
+    assert_eq!(requests[1].body, requests[0].body);
+    let timeouts = own(
+        "logtally_remote_write_failures_total",
+        &url,
+        Some("timeout"),
+    );
+    let sent = own("logtally_remote_write_samples_sent_total", &url, None);
+    let samples = decode_write_request(&requests[1].body).len().to_string();
+    let body = daemon.wait_for(&sent, &samples, WAIT);
+    assert_ne!(value(&body, &timeouts), "0");
 }
 
 #[test]

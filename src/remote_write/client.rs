@@ -144,7 +144,7 @@ impl Client {
             .map_err(|error| connection(format!("failed to connect to {address}: {error}")))?;
         // A push is one write; waiting to coalesce it with more only adds latency.
         let _ = tcp.set_nodelay(true);
-        let response = match (&endpoint.server_name, &self.tls) {
+        let (response, _connection) = match (&endpoint.server_name, &self.tls) {
             (Some(name), Some(tls)) => {
                 let stream = tls.connect(name.clone(), tcp).await.map_err(|error| {
                     connection(format!("TLS handshake with {address} failed: {error}"))
@@ -188,23 +188,37 @@ fn build_request(
     Ok(request.expect("the endpoint and headers were checked at start"))
 }
 
-/// Sends the request on a new HTTP/1.1 connection over `io` and returns the response.
-async fn send<T>(io: T, request: Request<Full<Bytes>>) -> Result<Response<Incoming>, Failure>
+/// Sends the request on a new HTTP/1.1 connection over `io` and returns the response, with
+/// the task that drives the connection.
+async fn send<T>(
+    io: T,
+    request: Request<Full<Bytes>>,
+) -> Result<(Response<Incoming>, ConnectionTask), Failure>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let (mut sender, connection_task) = hyper::client::conn::http1::handshake(io)
+    let (mut sender, connection_future) = hyper::client::conn::http1::handshake(io)
         .await
         .map_err(|error| connection(format!("HTTP handshake failed: {error}")))?;
-    // The connection task moves the bytes; it ends when the connection closes, at the latest
-    // when the response and the sender are dropped.
-    tokio::spawn(async move {
-        let _ = connection_task.await;
-    });
-    sender
+    let task = ConnectionTask(tokio::spawn(async move {
+        let _ = connection_future.await;
+    }));
+    let response = sender
         .send_request(request)
         .await
-        .map_err(|error| connection(format!("the request failed: {error}")))
+        .map_err(|error| connection(format!("the request failed: {error}")))?;
+    Ok((response, task))
+}
+
+/// The task that moves a connection's bytes. Dropping it closes the connection, so a push
+/// that times out or is cancelled at shutdown stops sending, and the queue's next attempt
+/// is the only copy on its way.
+struct ConnectionTask(tokio::task::JoinHandle<()>);
+
+impl Drop for ConnectionTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Sorts a response by its status; for a failure, keeps the start of its body.

@@ -46,6 +46,13 @@ impl Received {
 /// A response of the script: status and body.
 pub type Scripted = (u16, &'static str);
 
+/// A script entry that reads the request and holds the connection open for [`HANG_TIME`]
+/// without responding.
+pub const HANG: Scripted = (0, "");
+
+/// How long a [`HANG`] entry keeps the client waiting: far beyond the timeouts the tests set.
+pub const HANG_TIME: Duration = Duration::from_secs(2);
+
 /// The running receiver; its thread stops when this is dropped.
 pub struct Receiver {
     pub address: SocketAddr,
@@ -171,6 +178,10 @@ fn exchange(
     let received = read_request(&mut stream)?;
     requests.lock().unwrap().push(received);
     let (status, body) = next().unwrap_or((204, ""));
+    if (status, body) == HANG {
+        thread::sleep(HANG_TIME);
+        return Ok(());
+    }
     let response = format!(
         "HTTP/1.1 {status} Scripted\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
          Connection: close\r\n\r\n{body}",
