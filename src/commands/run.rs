@@ -3,7 +3,8 @@
 //! The tailer thread reads files, applies the rules and records updates into the [`Live`]
 //! state, taking its lock once per read (up to 256 KiB of lines), never per line. The main
 //! thread runs the HTTP server and signal handling on a single-threaded tokio runtime; a scrape
-//! takes the same lock, and a reload swaps rules and store under it.
+//! takes the same lock, and a reload swaps rules and store under it. With `--remote-write.url`,
+//! a third thread pushes the same metrics ([`crate::remote_write`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

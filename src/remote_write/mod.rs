@@ -8,9 +8,9 @@
 //! A thread of its own takes a snapshot of every series each `--remote-write.interval` and
 //! encodes it once as a snappy-compressed `WriteRequest` ([`encode`]). The snapshot goes to
 //! the queue of each URL ([`sender`]), where a task sends it over HTTP or HTTPS ([`client`]).
-//! Taking a snapshot holds the store lock as long as a scrape does, and nothing else here
-//! touches the tailer or the HTTP server, so a slow or unreachable receiver delays neither
-//! the reading of logs nor scrapes.
+//! Taking a snapshot holds the store lock only while it copies the series, as a scrape does,
+//! and nothing else here touches the tailer or the HTTP server. A slow or unreachable receiver
+//! thus delays neither the reading of logs nor scrapes.
 
 mod client;
 mod config;
@@ -46,8 +46,8 @@ pub type FamilyVisitor<'a> = dyn FnMut(&mut [(&FamilyDef, &FamilySeries)]) + 'a;
 
 /// The source of snapshots: the metric families and whether the first read is done.
 pub trait Source: Send + Sync + 'static {
-    /// Calls `visit` once with every metric family to push, while they are locked so that
-    /// they agree with each other.
+    /// Calls `visit` once with every metric family to push, all as of one moment so that they
+    /// agree with each other.
     fn visit_families(&self, visit: &mut FamilyVisitor<'_>);
 
     /// Returns whether the files present at start have been read to their end.

@@ -46,7 +46,7 @@ impl Received {
 /// A response of the script: status and body.
 pub type Scripted = (u16, &'static str);
 
-/// A script entry that reads the request and holds the connection open for [`HANG_TIME`]
+/// A script entry that reads the request and keeps the connection open for [`HANG_TIME`]
 /// without responding.
 pub const HANG: Scripted = (0, "");
 

@@ -1,5 +1,5 @@
-//! The metrics that `logtally run` exports: the rule metrics and logtally's own, gathered
-//! under the store lock for a scrape or a remote-write snapshot alike.
+//! The metrics that `logtally run` exports: the rule metrics and logtally's own, copied under
+//! the store lock for a scrape or a remote-write snapshot alike.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,8 +23,8 @@ pub struct Exported {
 }
 
 impl Exported {
-    /// Calls `visit` with every family, while the store is locked. Series idle past their
-    /// expiry time are removed first.
+    /// Calls `visit` with every family, as of one moment. Series idle past their expiry time
+    /// are removed first.
     pub fn visit(&self, visit: &mut FamilyVisitor<'_>) {
         let files = self.tail.lock().clone();
         let process = ProcessStats::read();
@@ -34,23 +34,22 @@ impl Exported {
         };
         let remote_write = self.remote_write.as_ref().map(StatsHandle::read);
 
-        let mut current = self.live.lock();
-        let rules = current.rules.clone();
-        current.store.expire(&rules, now_ms(), self.default_expire);
-        let open_files = self.tail.open_files();
-        let mut own =
-            self_metrics::families(&current.rules, &current.store, &files, open_files, reload);
+        // Copy the series and release the lock before encoding, so that a scrape or a push of
+        // many series holds up the reading of logs only for the copy.
+        let (rules, series, mut own) = {
+            let mut current = self.live.lock();
+            let rules = current.rules.clone();
+            current.store.expire(&rules, now_ms(), self.default_expire);
+            let open_files = self.tail.open_files();
+            let own = self_metrics::families(&rules, &current.store, &files, open_files, reload);
+            (rules, current.store.families.clone(), own)
+        };
         if let Some(destinations) = remote_write {
             own.extend(self_metrics::remote_write(&destinations));
         }
         own.push(process::build_info());
         own.extend(process.map(|stats| stats.families()).unwrap_or_default());
-        let mut families: Vec<_> = current
-            .rules
-            .families
-            .iter()
-            .zip(&current.store.families)
-            .collect();
+        let mut families: Vec<_> = rules.families.iter().zip(&series).collect();
         families.extend(own.iter().map(|(definition, series)| (definition, series)));
         visit(&mut families);
     }
