@@ -151,6 +151,94 @@ pub struct RunArgs {
     /// Log format: logfmt or json.
     #[arg(long = "log.format", value_name = "FORMAT", default_value = "logfmt")]
     pub log_format: String,
+
+    #[command(flatten)]
+    pub remote_write: RemoteWriteArgs,
+}
+
+/// The `--remote-write.*` flags of `logtally run`.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Remote write")]
+pub struct RemoteWriteArgs {
+    /// URL to push the metrics to with the Prometheus remote-write protocol, such as
+    /// http://prometheus:9090/api/v1/write (repeatable). Each URL gets its own queue, and the
+    /// other --remote-write flags apply to all of them.
+    #[arg(long = "remote-write.url", value_name = "URL")]
+    pub urls: Vec<String>,
+
+    /// Interval between two pushes; each push carries the value of every series at that time.
+    #[arg(
+        long = "remote-write.interval",
+        value_name = "DURATION",
+        default_value = "15s",
+        value_parser = parse_duration,
+        requires = "urls"
+    )]
+    pub interval: Duration,
+
+    /// Time allowed for one push, from connecting to reading the response status. It also
+    /// bounds the wait for the last push on shutdown.
+    #[arg(
+        long = "remote-write.timeout",
+        value_name = "DURATION",
+        default_value = "10s",
+        value_parser = parse_duration,
+        requires = "urls"
+    )]
+    pub timeout: Duration,
+
+    /// Pushes kept for each URL while it cannot be reached; when the queue is full, the
+    /// oldest is dropped. Counter values are cumulative, so a dropped push loses no count.
+    #[arg(
+        long = "remote-write.max-pending",
+        value_name = "COUNT",
+        default_value_t = DEFAULT_MAX_PENDING,
+        value_parser = clap::value_parser!(u16).range(1..),
+        requires = "urls"
+    )]
+    pub max_pending: u16,
+
+    /// User name for HTTP basic auth; needs --remote-write.basic-auth.password-file.
+    #[arg(
+        long = "remote-write.basic-auth.username",
+        value_name = "NAME",
+        requires_all = ["urls", "password_file"]
+    )]
+    pub username: Option<String>,
+
+    /// File with the basic auth password, read again before every push so that a changed
+    /// password applies without a restart. A final line feed is not part of the password.
+    #[arg(
+        long = "remote-write.basic-auth.password-file",
+        value_name = "FILE",
+        requires_all = ["urls", "username"]
+    )]
+    pub password_file: Option<PathBuf>,
+
+    /// File with a bearer token, sent as `Authorization: Bearer TOKEN` and read again before
+    /// every push, as rotated service account tokens need.
+    #[arg(
+        long = "remote-write.bearer-token-file",
+        value_name = "FILE",
+        requires = "urls",
+        conflicts_with = "username"
+    )]
+    pub bearer_token_file: Option<PathBuf>,
+
+    /// PEM file with the CA certificates that https:// URLs are verified with, in place of
+    /// the system's CA certificates.
+    #[arg(long = "remote-write.ca-file", value_name = "FILE", requires = "urls")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Label added to every pushed series that does not have it, as NAME=VALUE
+    /// (repeatable). job="logtally" and instance="HOSTNAME" are added unless set here; an
+    /// empty VALUE, as in instance=, leaves the label out.
+    #[arg(
+        long = "remote-write.external-label",
+        value_name = "NAME=VALUE",
+        requires = "urls"
+    )]
+    pub external_labels: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -250,6 +338,10 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,
 }
+
+/// Default of `--remote-write.max-pending`: ten minutes of pushes at the default interval,
+/// which rides out a receiver restart without thinning the pushed history.
+pub const DEFAULT_MAX_PENDING: u16 = 40;
 
 /// Default of `--web.max-connections`: far more than the few Prometheus servers and probes
 /// that scrape one logtally keep open, and few enough that held-open connections cannot take

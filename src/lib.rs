@@ -10,7 +10,8 @@
 //! - [`lines`] splits the bytes read into complete lines.
 //! - [`rules`] loads rule files; [`engine`] applies them to each line.
 //! - [`metrics`] keeps the series; [`exposition`] writes them in the Prometheus text format.
-//! - [`http`] serves the exposition; [`commands`] wires the stages for each subcommand.
+//! - [`http`] serves the exposition; [`remote_write`] pushes the same metrics to a receiver.
+//! - [`commands`] wires the stages for each subcommand.
 
 pub mod cli;
 pub mod commands;
@@ -25,6 +26,8 @@ pub mod live;
 pub mod logging;
 pub mod metrics;
 pub mod process;
+pub mod protowire;
+pub mod remote_write;
 pub mod rules;
 pub mod self_metrics;
 pub mod state;

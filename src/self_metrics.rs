@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use crate::decimal::{Decimal, Sum};
 use crate::metrics::{FamilySeries, KEY_SEPARATOR, Series, SkipReason, Store};
+use crate::remote_write::{DestinationStats, FailureKind};
 use crate::rules::{FamilyDef, MetricKind, RuleSet};
 use crate::tail::FileStats;
 
@@ -242,6 +243,75 @@ fn series_counts(rules: &RuleSet, store: &Store) -> [OwnFamily; 3] {
             "Series removed because they were not updated within the metric's expire time.",
             &["metric"],
             expired,
+        ),
+    ]
+}
+
+/// Builds the remote-write families: the counts of each URL.
+pub fn remote_write(destinations: &[DestinationStats]) -> Vec<OwnFamily> {
+    let per_url = |value: fn(&DestinationStats) -> u64| {
+        destinations
+            .iter()
+            .map(move |destination| (vec![destination.url.clone()], value(destination)))
+    };
+    let failures = destinations.iter().flat_map(|destination| {
+        FailureKind::ALL
+            .iter()
+            .zip(destination.failures)
+            .map(|(kind, count)| {
+                let labels = vec![destination.url.clone(), kind.as_str().to_owned()];
+                (labels, count)
+            })
+    });
+    let mut last_success = family(
+        "logtally_remote_write_last_success_timestamp_seconds",
+        MetricKind::Gauge,
+        "Time of the last push that each remote-write URL accepted, in seconds since the Unix \
+         epoch; 0 before the first.",
+        &["url"],
+        std::iter::empty(),
+    );
+    for destination in destinations {
+        let mut key = destination.url.as_bytes().to_vec();
+        key.push(KEY_SEPARATOR);
+        let seconds = Decimal::new(destination.last_success_ms as i64, -3);
+        let value = Series::Gauge {
+            value: seconds,
+            stamp: 0,
+        };
+        last_success.1.insert(key.into(), value);
+    }
+    vec![
+        family(
+            "logtally_remote_write_samples_sent_total",
+            MetricKind::Counter,
+            "Samples that each remote-write URL accepted, stale markers included.",
+            &["url"],
+            per_url(|destination| destination.samples_sent),
+        ),
+        family(
+            "logtally_remote_write_failures_total",
+            MetricKind::Counter,
+            "Failed remote-write pushes by reason: connection, timeout, server_error (5xx) and \
+             throttled (429) are retried; rejected (any other status) is not.",
+            &["url", "reason"],
+            failures,
+        ),
+        last_success,
+        family(
+            "logtally_remote_write_snapshots_dropped_total",
+            MetricKind::Counter,
+            "Snapshots dropped unsent because the queue of a remote-write URL was full; later \
+             snapshots carry their counter values.",
+            &["url"],
+            per_url(|destination| destination.dropped),
+        ),
+        family(
+            "logtally_remote_write_pending_snapshots",
+            MetricKind::Gauge,
+            "Snapshots waiting to be pushed to each remote-write URL.",
+            &["url"],
+            per_url(|destination| destination.pending),
         ),
     ]
 }

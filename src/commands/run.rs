@@ -3,34 +3,36 @@
 //! The tailer thread reads files, applies the rules and records updates into the [`Live`]
 //! state, taking its lock once per read (up to 256 KiB of lines), never per line. The main
 //! thread runs the HTTP server and signal handling on a single-threaded tokio runtime; a scrape
-//! takes the same lock, and a reload swaps rules and store under it.
+//! takes the same lock, and a reload swaps rules and store under it. With `--remote-write.url`,
+//! a third thread pushes the same metrics ([`crate::remote_write`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tracing::{error, info, warn};
 
 use crate::cli::RunArgs;
 use crate::engine::{Engine, SourceRule, sources_for};
-use crate::exposition::{self, Format};
 use crate::http::{self, Site};
 use crate::live::{Current, Live};
 use crate::logging::recent::RecentEvents;
 use crate::metrics::{Store, now_ms};
-use crate::process::{self, ProcessStats};
+use crate::remote_write::{self, RemoteWrite};
 use crate::rules::RuleSet;
-use crate::self_metrics::{self, ReloadStatus};
 use crate::state::{self, SavedFile};
 use crate::status::StatusSources;
-use crate::tail::{Feed, LineSink, TailConfig, TailStats, Tailer};
+use crate::tail::{Feed, LineSink, TailConfig, Tailer};
 use crate::throttle::{Throttle, WARNING_INTERVAL};
 use crate::web_config::WatchedWebConfig;
 
+mod exported;
 mod signals;
+
+use exported::Exported;
 
 /// Runs the daemon until SIGINT or SIGTERM.
 pub fn run(args: &RunArgs) -> ExitCode {
@@ -64,6 +66,14 @@ pub fn run(args: &RunArgs) -> ExitCode {
             }
         },
         None => None,
+    };
+
+    let remote_write = match remote_write::Settings::from_args(&args.remote_write) {
+        Ok(settings) => settings.map(RemoteWrite::new),
+        Err(error) => {
+            eprintln!("logtally: {error}");
+            return ExitCode::FAILURE;
+        }
     };
 
     let config = tail_config(args, &rules);
@@ -134,7 +144,21 @@ pub fn run(args: &RunArgs) -> ExitCode {
         tail: tail_stats.clone(),
         recent,
     };
-    let site = site(args, live.clone(), tail_stats, status, web_config);
+    let exported = Arc::new(Exported {
+        live: live.clone(),
+        tail: tail_stats,
+        default_expire: args.metrics_expire,
+        remote_write: remote_write.as_ref().map(RemoteWrite::stats),
+    });
+    let pusher = match remote_write.map(|remote| remote.start(exported.clone())) {
+        Some(Ok(pusher)) => Some(pusher),
+        Some(Err(error)) => {
+            error!(%error, "Failed to start the remote-write thread; no metrics are pushed.");
+            None
+        }
+        None => None,
+    };
+    let site = site(args, live.clone(), exported, status, web_config);
     let tailer_failed = runtime.block_on(async {
         http::log_listening(&listener, &site.telemetry_path);
         let (stop, stopped) = tokio::sync::oneshot::channel::<bool>();
@@ -152,6 +176,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
     info!("Shutting down.");
     stopper.stop();
     let panicked = tail_thread.join().is_err();
+    // After the tailer, so that the last push carries every line it read.
+    if let Some(pusher) = pusher {
+        pusher.stop();
+    }
     if panicked || tailer_failed {
         error!("The tailer stopped unexpectedly; exiting.");
         return ExitCode::FAILURE;
@@ -224,12 +252,11 @@ fn tail_config(args: &RunArgs, rules: &RuleSet) -> TailConfig {
 fn site(
     args: &RunArgs,
     live: Arc<Live>,
-    tail: TailStats,
+    exported: Arc<Exported>,
     status: StatusSources,
     web_config: Option<Arc<WatchedWebConfig>>,
 ) -> Site {
-    let ready_tail = tail.clone();
-    let default_expire = args.metrics_expire;
+    let ready_tail = exported.tail.clone();
     let reload = args.enable_lifecycle.then(|| {
         let live = live.clone();
         let reload: http::Reload =
@@ -238,44 +265,13 @@ fn site(
     });
     Site {
         telemetry_path: args.telemetry_path.clone(),
-        scrape: Arc::new(move |format| scrape(&live, &tail, format, default_expire)),
+        scrape: Arc::new(move |format| exported.scrape(format)),
         status: Arc::new(move || status.status()),
         ready: Arc::new(move || ready_tail.caught_up()),
         reload,
         web_config,
         max_connections: usize::from(args.max_connections),
     }
-}
-
-/// Encodes the rule metrics and logtally's own metrics.
-fn scrape(
-    live: &Live,
-    tail: &TailStats,
-    format: Format,
-    default_expire: Option<Duration>,
-) -> Vec<u8> {
-    let files = tail.lock().clone();
-    let process = ProcessStats::read();
-    let reload = ReloadStatus {
-        ok: live.last_reload_ok(),
-        last_success_ms: live.last_success_ms(),
-    };
-
-    // Copy what the exposition needs and release the lock before encoding, so a scrape of
-    // many series holds up the reading of logs only for the copy.
-    let (rules, series, mut own) = {
-        let mut current = live.lock();
-        let rules = current.rules.clone();
-        current.store.expire(&rules, now_ms(), default_expire);
-        let open_files = tail.open_files();
-        let own = self_metrics::families(&rules, &current.store, &files, open_files, reload);
-        (rules, current.store.families.clone(), own)
-    };
-    own.push(process::build_info());
-    own.extend(process.map(|stats| stats.families()).unwrap_or_default());
-    let mut families: Vec<_> = rules.families.iter().zip(&series).collect();
-    families.extend(own.iter().map(|(definition, series)| (definition, series)));
-    exposition::encode_bytes(&mut families, format)
 }
 
 /// Loads the positions file, if any, into the store and the tailer. A missing or empty file

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use crate::metrics::{
     FamilySeries, Histogram, NATIVE_ZERO_THRESHOLD, NativeBuckets, Series, label_values,
 };
+use crate::protowire::{put_bytes, put_double, put_sint, put_uint, put_varint, put_zigzag};
 use crate::rules::{FamilyDef, MetricKind};
 
 use super::compare_keys;
@@ -18,11 +19,6 @@ use super::compare_keys;
 /// The `Content-Type` of the protobuf format.
 pub const CONTENT_TYPE: &str =
     "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
-
-/// Protobuf wire types.
-const VARINT: u8 = 0;
-const FIXED64: u8 = 1;
-const LENGTH_DELIMITED: u8 = 2;
 
 /// `MetricType` values.
 const TYPE_COUNTER: u64 = 0;
@@ -159,58 +155,9 @@ fn put_span(message: &mut Vec<u8>, field: u32, offset: i32, length: u32) {
     put_bytes(message, field, &span);
 }
 
-fn put_key(out: &mut Vec<u8>, field: u32, wire_type: u8) {
-    put_varint(out, (u64::from(field) << 3) | u64::from(wire_type));
-}
-
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-fn put_zigzag(out: &mut Vec<u8>, value: i64) {
-    put_varint(out, ((value << 1) ^ (value >> 63)) as u64);
-}
-
-fn put_uint(out: &mut Vec<u8>, field: u32, value: u64) {
-    put_key(out, field, VARINT);
-    put_varint(out, value);
-}
-
-fn put_sint(out: &mut Vec<u8>, field: u32, value: i64) {
-    put_key(out, field, VARINT);
-    put_zigzag(out, value);
-}
-
-fn put_double(out: &mut Vec<u8>, field: u32, value: f64) {
-    put_key(out, field, FIXED64);
-    out.extend_from_slice(&value.to_le_bytes());
-}
-
-fn put_bytes(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
-    put_key(out, field, LENGTH_DELIMITED);
-    put_varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn varints_and_zigzag() {
-        let mut out = Vec::new();
-        put_varint(&mut out, 300);
-        assert_eq!(out, [0xAC, 0x02]);
-        out.clear();
-        for value in [0, -1, 1, -2] {
-            put_zigzag(&mut out, value);
-        }
-        assert_eq!(out, [0, 1, 2, 3]);
-    }
 
     #[test]
     fn spans_cover_runs_of_buckets() {

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod receiver;
 pub mod tls;
 
 use std::collections::BTreeMap;
@@ -439,7 +440,23 @@ impl Prometheus {
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
              scrape_configs:\n  - job_name: logtally\n{job_settings}    static_configs:\n      - targets: ['{target}']\n"
         );
-        let config = write_file(dir, "prometheus.yml", &config);
+        Prometheus::spawn(program, dir, &config, flags)
+    }
+
+    /// Starts `program` as a remote-write receiver that scrapes nothing, so every sample it
+    /// stores was pushed to it.
+    pub fn start_receiver(program: &Path, dir: &Path) -> Prometheus {
+        let config = "global:\n  scrape_interval: 1m\n";
+        Prometheus::spawn(
+            program,
+            dir,
+            config,
+            &["--web.enable-remote-write-receiver"],
+        )
+    }
+
+    fn spawn(program: &Path, dir: &Path, config: &str, flags: &[&str]) -> Prometheus {
+        let config = write_file(dir, "prometheus.yml", config);
         let address = free_loopback_port();
         let child = Command::new(program)
             .arg(format!("--config.file={}", config.display()))
