@@ -37,7 +37,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "h" => number * 3600.0,
             _ => return Err(invalid()),
         };
-        total += Duration::try_from_secs_f64(seconds).map_err(|_| invalid())?;
+        let part = Duration::try_from_secs_f64(seconds).map_err(|_| invalid())?;
+        // Capped so that many large parts cannot overflow; the sum is checked below.
+        total = total
+            .saturating_add(part)
+            .min(MAX_DURATION + Duration::from_secs(1));
         rest = next;
     }
     if total.is_zero() {
@@ -90,6 +94,11 @@ mod tests {
         assert_eq!(
             long,
             "invalid duration \"87601h\": it must be at most 87600h (ten years)"
+        );
+        let huge = "9000000000000000000s".repeat(3);
+        assert_eq!(
+            parse_duration(&huge).unwrap_err(),
+            format!("invalid duration {huge:?}: it must be at most 87600h (ten years)")
         );
         let zero = parse_duration("0s").unwrap_err();
         assert_eq!(

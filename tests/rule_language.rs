@@ -856,3 +856,31 @@ expire = "1m"
     assert_eq!(encode(&rules, &store), "requests_total{status=\"500\"} 1\n");
     assert_eq!(store.expired, [1]);
 }
+
+#[test]
+fn oversized_metric_regex_set_is_a_load_error() {
+    let rules: String = (0..16)
+        .map(|index| {
+            format!(
+                "[[metric]]\nname = \"m{index}_total\"\ntype = \"counter\"\nhelp = \"h\"\n\
+                 regex = '''user=(?u:\\w{{1,100}}) x{index}'''\n\n"
+            )
+        })
+        .collect();
+    assert_eq!(
+        load_errors(&rules),
+        "r.toml:5:9: the metric regexes of this file are too large to run together (Compiled \
+         regex exceeds size limit of 67108864 bytes.); simplify them, for example without \
+         (?u:...) classes, or split them across rule files"
+    );
+}
+
+#[test]
+fn generated_buckets_must_stay_distinct() {
+    let rules = format!("{HISTOGRAM}buckets = {{ start = 1e12, width = 0.25, count = 4 }}\n");
+    assert_eq!(
+        load_errors(&rules),
+        "r.toml:10:21: the generated bounds repeat 1000000000000: the step is too small for the start \
+         at 12 significant digits"
+    );
+}

@@ -49,6 +49,7 @@ pub fn parse_json(line: &[u8], fields: &[String], values: &mut Values) -> bool {
         line,
         position: 0,
         key: Vec::new(),
+        depth: 0,
     };
     parser.skip_space();
     if parser.peek() != Some(b'{') {
@@ -59,11 +60,17 @@ pub fn parse_json(line: &[u8], fields: &[String], values: &mut Values) -> bool {
     parsed && parser.position == line.len()
 }
 
+/// Deepest nesting of JSON objects read. The object reader calls itself per level, so a line
+/// of ten thousand `{"a":` must not reach the stack's end; such a line does not parse.
+const MAX_JSON_DEPTH: usize = 64;
+
 struct Json<'a> {
     line: &'a [u8],
     position: usize,
     /// The dotted path of the current key.
     key: Vec<u8>,
+    /// Objects open at the current position.
+    depth: usize,
 }
 
 impl Json<'_> {
@@ -82,8 +89,19 @@ impl Json<'_> {
         (self.peek() == Some(byte)).then(|| self.position += 1)
     }
 
-    /// Reads `{ "key": value, ... }`, keeping wanted values.
+    /// Reads `{ "key": value, ... }`, keeping wanted values, unless it is nested deeper than
+    /// [`MAX_JSON_DEPTH`].
     fn object(&mut self, fields: &[String], values: &mut Values) -> Option<()> {
+        if self.depth == MAX_JSON_DEPTH {
+            return None;
+        }
+        self.depth += 1;
+        let read = self.members(fields, values);
+        self.depth -= 1;
+        read
+    }
+
+    fn members(&mut self, fields: &[String], values: &mut Values) -> Option<()> {
         self.expect(b'{')?;
         self.skip_space();
         if self.peek() == Some(b'}') {
@@ -365,6 +383,24 @@ mod tests {
         assert_eq!(get(line, &values, 4).as_deref(), Some("true"));
         assert_eq!(get(line, &values, 5), None);
         assert_eq!(get(line, &values, 6), None);
+    }
+
+    #[test]
+    fn deep_nesting_does_not_parse() {
+        let names = fields(&["a"]);
+        let mut values = Values::default();
+        let nested = |depth: usize| format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth));
+        assert!(parse_json(
+            nested(MAX_JSON_DEPTH).as_bytes(),
+            &names,
+            &mut values
+        ));
+        assert!(!parse_json(
+            nested(MAX_JSON_DEPTH + 1).as_bytes(),
+            &names,
+            &mut values
+        ));
+        assert!(!parse_json(nested(100_000).as_bytes(), &names, &mut values));
     }
 
     #[test]

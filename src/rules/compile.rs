@@ -126,8 +126,13 @@ impl Builder {
                 constant: &const_labels,
                 source: &source_labels.names,
             };
+            let first_regex = spec
+                .metrics
+                .iter()
+                .find_map(|metric| metric.get_ref().regex.as_ref().map(Spanned::span))
+                .unwrap_or(0..0);
             let metrics = self.add_metrics(&mut context, &mut fields, &file_labels, spec.metrics);
-            let line_set = line_set(&metrics);
+            let line_set = line_set(&mut context, &metrics, first_regex);
             let tests = compile_tests(&mut context, spec.tests);
             let patterns = parsers
                 .into_iter()
@@ -459,8 +464,17 @@ fn own_fields(context: &mut FileContext, regex: &Spanned<String>) -> Option<(Reg
     Some((regex, table))
 }
 
-/// Groups the own regexes of a file's metrics into one set.
-fn line_set(metrics: &[MetricRule]) -> Option<LineSet> {
+/// Most memory the compiled set of a file's metric regexes may take. Each regex alone is held
+/// to the regex crate's default limit; the set gets room for several of them.
+const LINE_SET_SIZE_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Groups the own regexes of a file's metrics into one set, reporting at `span` (the first
+/// metric regex) a set too large to compile.
+fn line_set(
+    context: &mut FileContext,
+    metrics: &[MetricRule],
+    span: Range<usize>,
+) -> Option<LineSet> {
     let (indices, patterns): (Vec<usize>, Vec<&str>) = metrics
         .iter()
         .enumerate()
@@ -469,14 +483,25 @@ fn line_set(metrics: &[MetricRule]) -> Option<LineSet> {
     if indices.is_empty() {
         return None;
     }
-    let set = regex::bytes::RegexSetBuilder::new(patterns)
+    let built = regex::bytes::RegexSetBuilder::new(patterns)
         .unicode(false)
-        .build()
-        .expect("each pattern compiled on its own with the same options");
-    Some(LineSet {
-        set,
-        metrics: indices,
-    })
+        .size_limit(LINE_SET_SIZE_LIMIT)
+        .build();
+    match built {
+        Ok(set) => Some(LineSet {
+            set,
+            metrics: indices,
+        }),
+        Err(error) => {
+            let message = format!(
+                "the metric regexes of this file are too large to run together ({error}); \
+                 simplify them, for example without (?u:...) classes, or split them across \
+                 rule files"
+            );
+            context.error(span, message);
+            None
+        }
+    }
 }
 
 /// The fields of a rule file: every named group of its regexes, plus, when a pattern is JSON

@@ -121,6 +121,16 @@ fn generate(context: &mut FileContext, spec: &GeneratedBuckets) -> Option<Vec<f6
         context.error(spec.count.span(), message);
         return None;
     }
+    // A step far smaller than the start is lost in rounding and repeats a bound.
+    if let Some(pair) = bounds.windows(2).find(|pair| pair[1] <= pair[0]) {
+        let message = format!(
+            "the generated bounds repeat {}: the step is too small for the start at 12 \
+             significant digits",
+            show(pair[0])
+        );
+        context.error(spec.start.span(), message);
+        return None;
+    }
     Some(bounds)
 }
 
