@@ -884,3 +884,23 @@ fn generated_buckets_must_stay_distinct() {
          at 12 significant digits"
     );
 }
+
+#[test]
+fn rule_file_given_twice_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a.toml");
+    std::fs::write(&file, format!("[parse]\nregex = 'x'\n{COUNTER}")).unwrap();
+    std::os::unix::fs::symlink(&file, dir.path().join("b.toml")).unwrap();
+
+    let errors = RuleSet::load(&[dir.path().to_path_buf()]).unwrap_err();
+    assert_eq!(
+        errors.to_string(),
+        format!(
+            "{}: the same rule file as {}, so every line would count twice; give it once",
+            dir.path().join("b.toml").display(),
+            file.display()
+        )
+    );
+    let errors = RuleSet::load(&[file.clone(), file.clone()]).unwrap_err();
+    assert_eq!(errors.0.len(), 1);
+}

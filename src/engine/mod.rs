@@ -22,7 +22,7 @@ use crate::metrics::{KEY_SEPARATOR, Store};
 use crate::rules::{MetricKind, MetricRule, Pattern, RuleFile, RuleSet};
 use derive::Derived;
 use structured::Values;
-use wrapper::Unwrapped;
+use wrapper::{Pending, Unwrapped};
 
 /// Maximum length of a label value, in bytes. Longer values are cut, so one huge field cannot
 /// make a series key, or the scrape, arbitrarily large.
@@ -35,8 +35,8 @@ pub struct SourceRule {
     pub file: usize,
     /// The values of the file's source labels, encoded as they end a series key.
     pub key: Box<[u8]>,
-    /// The parts of a long line split by a container runtime, until its last part.
-    pending: Vec<u8>,
+    /// The parts of long lines split by a container runtime, until their last parts.
+    pending: Pending,
 }
 
 impl SourceRule {
@@ -45,7 +45,7 @@ impl SourceRule {
         SourceRule {
             file,
             key,
-            pending: Vec::new(),
+            pending: Pending::default(),
         }
     }
 }
@@ -299,11 +299,11 @@ impl Engine {
         };
         match wrapper::unwrap(wrapper, line, &mut source.pending) {
             Unwrapped::Whole(inner) => self.apply_file_from(source.file, &source.key, inner, store),
-            Unwrapped::Joined => {
-                let joined = std::mem::take(&mut source.pending);
+            Unwrapped::Joined(stream) => {
+                let mut joined = std::mem::take(source.pending.stream(stream));
                 self.apply_file_from(source.file, &source.key, &joined, store);
-                source.pending = joined;
-                source.pending.clear();
+                joined.clear();
+                *source.pending.stream(stream) = joined;
             }
             Unwrapped::Part => {}
             Unwrapped::Invalid => store.unmatched[source.file] += 1,

@@ -14,13 +14,27 @@ use crate::rules::Wrapper;
 /// lines.
 pub const MAX_JOINED_BYTES: usize = 1024 * 1024;
 
+/// The parts of long lines gathered so far, one buffer per output stream, since a runtime
+/// interleaves the entries of standard output and standard error.
+#[derive(Debug, Default, Clone)]
+pub struct Pending {
+    streams: [Vec<u8>; 2],
+}
+
+impl Pending {
+    /// The buffer of one stream: 0 for standard output, 1 for standard error.
+    pub fn stream(&mut self, stream: usize) -> &mut Vec<u8> {
+        &mut self.streams[stream]
+    }
+}
+
 /// What one stored line gives.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Unwrapped<'a> {
     /// A whole line, found in the stored line itself.
     Whole(&'a [u8]),
-    /// The last part of a line: the whole line is in the pending buffer.
-    Joined,
+    /// The last part of a line: the whole line is in the pending buffer of this stream.
+    Joined(usize),
     /// A part of a line, kept in the pending buffer until its last part.
     Part,
     /// Not in the wrapper's format.
@@ -32,18 +46,25 @@ pub enum Unwrapped<'a> {
 struct DockerEntry<'a> {
     #[serde(borrow)]
     log: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    stream: std::borrow::Cow<'a, str>,
 }
 
-/// Unwraps one stored line. Parts of a long line gather in `pending`, which the caller
+/// The index of a stream's pending buffer.
+fn stream_index(stream: &[u8]) -> usize {
+    usize::from(stream == b"stderr")
+}
+
+/// Unwraps one stored line. Parts of a long line gather in `pending`, whose buffer the caller
 /// empties after using a [`Unwrapped::Joined`] line.
-pub fn unwrap<'a>(wrapper: Wrapper, line: &'a [u8], pending: &mut Vec<u8>) -> Unwrapped<'a> {
+pub fn unwrap<'a>(wrapper: Wrapper, line: &'a [u8], pending: &mut Pending) -> Unwrapped<'a> {
     match wrapper {
         Wrapper::Cri => unwrap_cri(line, pending),
         Wrapper::Docker => unwrap_docker(line, pending),
     }
 }
 
-fn unwrap_cri<'a>(line: &'a [u8], pending: &mut Vec<u8>) -> Unwrapped<'a> {
+fn unwrap_cri<'a>(line: &'a [u8], pending: &mut Pending) -> Unwrapped<'a> {
     let mut fields = line.splitn(4, |byte| *byte == b' ');
     let (Some(_time), Some(stream), Some(tag)) = (fields.next(), fields.next(), fields.next())
     else {
@@ -53,32 +74,36 @@ fn unwrap_cri<'a>(line: &'a [u8], pending: &mut Vec<u8>) -> Unwrapped<'a> {
         return Unwrapped::Invalid;
     }
     let content = fields.next().unwrap_or_default();
+    let index = stream_index(stream);
+    let buffer = pending.stream(index);
     match tag.first() {
-        Some(b'F') if pending.is_empty() => Unwrapped::Whole(content),
+        Some(b'F') if buffer.is_empty() => Unwrapped::Whole(content),
         Some(b'F') => {
-            append(pending, content);
-            Unwrapped::Joined
+            append(buffer, content);
+            Unwrapped::Joined(index)
         }
         Some(b'P') => {
-            append(pending, content);
+            append(buffer, content);
             Unwrapped::Part
         }
         _ => Unwrapped::Invalid,
     }
 }
 
-fn unwrap_docker<'a>(line: &'a [u8], pending: &mut Vec<u8>) -> Unwrapped<'a> {
+fn unwrap_docker<'a>(line: &'a [u8], pending: &mut Pending) -> Unwrapped<'a> {
     let Ok(entry) = serde_json::from_slice::<DockerEntry>(line) else {
         return Unwrapped::Invalid;
     };
+    let index = stream_index(entry.stream.as_bytes());
+    let buffer = pending.stream(index);
     let log = entry.log.as_bytes();
     match log.strip_suffix(b"\n") {
         Some(content) => {
-            append(pending, content);
-            Unwrapped::Joined
+            append(buffer, content);
+            Unwrapped::Joined(index)
         }
         None => {
-            append(pending, log);
+            append(buffer, log);
             Unwrapped::Part
         }
     }
@@ -94,9 +119,13 @@ fn append(pending: &mut Vec<u8>, part: &[u8]) {
 mod tests {
     use super::*;
 
+    fn joined(pending: &mut Pending, stream: usize) -> Vec<u8> {
+        std::mem::take(pending.stream(stream))
+    }
+
     #[test]
     fn cri_whole_and_partial_lines() {
-        let mut pending = Vec::new();
+        let mut pending = Pending::default();
         assert_eq!(
             unwrap(
                 Wrapper::Cri,
@@ -119,36 +148,74 @@ mod tests {
                 b"2026-12-04T10:00:00.3Z stdout F ng 200",
                 &mut pending
             ),
-            Unwrapped::Joined
+            Unwrapped::Joined(0)
         );
-        assert_eq!(pending, b"GET /long 200");
+        assert_eq!(joined(&mut pending, 0), b"GET /long 200");
         assert_eq!(
             unwrap(
                 Wrapper::Cri,
                 b"2026-12-04T10:00:00.4Z stdout F",
-                &mut Vec::new()
+                &mut pending
             ),
             Unwrapped::Whole(b"")
         );
         for invalid in [&b"GET / 200"[..], b"t stdin F x", b"t stdout X x", b""] {
             assert_eq!(
-                unwrap(Wrapper::Cri, invalid, &mut Vec::new()),
+                unwrap(Wrapper::Cri, invalid, &mut pending),
                 Unwrapped::Invalid
             );
         }
     }
 
     #[test]
+    fn streams_joined_apart() {
+        let mut pending = Pending::default();
+        unwrap(Wrapper::Cri, b"t stdout P GET /very/long/pa", &mut pending);
+        assert_eq!(
+            unwrap(Wrapper::Cri, b"t stderr F warning", &mut pending),
+            Unwrapped::Whole(b"warning")
+        );
+        assert_eq!(
+            unwrap(Wrapper::Cri, b"t stdout F th 200", &mut pending),
+            Unwrapped::Joined(0)
+        );
+        assert_eq!(joined(&mut pending, 0), b"GET /very/long/path 200");
+
+        unwrap(
+            Wrapper::Docker,
+            br#"{"log":"GET /a","stream":"stdout"}"#,
+            &mut pending,
+        );
+        assert_eq!(
+            unwrap(
+                Wrapper::Docker,
+                br#"{"log":"oops\n","stream":"stderr"}"#,
+                &mut pending
+            ),
+            Unwrapped::Joined(1)
+        );
+        assert_eq!(joined(&mut pending, 1), b"oops");
+        assert_eq!(
+            unwrap(
+                Wrapper::Docker,
+                br#"{"log":"b 200\n","stream":"stdout"}"#,
+                &mut pending
+            ),
+            Unwrapped::Joined(0)
+        );
+        assert_eq!(joined(&mut pending, 0), b"GET /ab 200");
+    }
+
+    #[test]
     fn docker_entries_unescaped_and_joined() {
-        let mut pending = Vec::new();
+        let mut pending = Pending::default();
         let entry =
             br#"{"log":"GET /\"q\" 200\n","stream":"stdout","time":"2026-12-04T10:00:00Z"}"#;
         assert_eq!(
             unwrap(Wrapper::Docker, entry, &mut pending),
-            Unwrapped::Joined
+            Unwrapped::Joined(0)
         );
-        assert_eq!(pending, br#"GET /"q" 200"#);
-        pending.clear();
+        assert_eq!(joined(&mut pending, 0), br#"GET /"q" 200"#);
         assert_eq!(
             unwrap(
                 Wrapper::Docker,
@@ -163,25 +230,25 @@ mod tests {
                 br#"{"log":"ng 200\n","stream":"stdout"}"#,
                 &mut pending
             ),
-            Unwrapped::Joined
+            Unwrapped::Joined(0)
         );
-        assert_eq!(pending, b"GET /long 200");
+        assert_eq!(joined(&mut pending, 0), b"GET /long 200");
         assert_eq!(
-            unwrap(Wrapper::Docker, b"GET / 200", &mut Vec::new()),
+            unwrap(Wrapper::Docker, b"GET / 200", &mut pending),
             Unwrapped::Invalid
         );
     }
 
     #[test]
     fn joined_lines_are_capped() {
-        let mut pending = Vec::new();
+        let mut pending = Pending::default();
         let part = format!("t stdout P {}", "x".repeat(MAX_JOINED_BYTES - 10));
         unwrap(Wrapper::Cri, part.as_bytes(), &mut pending);
         unwrap(Wrapper::Cri, part.as_bytes(), &mut pending);
         assert_eq!(
             unwrap(Wrapper::Cri, b"t stdout F end", &mut pending),
-            Unwrapped::Joined
+            Unwrapped::Joined(0)
         );
-        assert_eq!(pending.len(), MAX_JOINED_BYTES);
+        assert_eq!(joined(&mut pending, 0).len(), MAX_JOINED_BYTES);
     }
 }

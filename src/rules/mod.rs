@@ -329,6 +329,7 @@ impl RuleSet {
             }
         }
 
+        let files = drop_repeated_files(files, &mut errors);
         let mut builder = compile::Builder::default();
         for file in &files {
             match read_rule_file(file) {
@@ -358,6 +359,30 @@ impl RuleSet {
             Err(LoadErrors(errors))
         }
     }
+}
+
+/// Keeps the first of several paths to one rule file, reporting the others: a rule file
+/// loaded twice would count every line twice.
+fn drop_repeated_files(files: Vec<PathBuf>, errors: &mut Vec<LoadError>) -> Vec<PathBuf> {
+    let mut seen: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let mut kept = Vec::new();
+    for file in files {
+        let real = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
+        match seen.iter().find(|(known, _)| *known == real) {
+            Some((_, first)) => errors.push(LoadError::whole_file(
+                &file,
+                format!(
+                    "the same rule file as {}, so every line would count twice; give it once",
+                    first.display()
+                ),
+            )),
+            None => {
+                seen.push((real, file.clone()));
+                kept.push(file);
+            }
+        }
+    }
+    kept
 }
 
 /// Largest rule file read, in bytes; rule files are hand-written and far smaller.
