@@ -256,6 +256,34 @@ fn two_copytruncates_while_down_read_every_copy() {
 }
 
 #[test]
+fn deleted_rotation_with_same_first_bytes_not_reread() {
+    let setup = Setup::new(RULES);
+    let daemon = setup.start(&[]);
+    append(&setup.log, &lines(0..10));
+    daemon.wait_for("lines_total", "10", WAIT);
+
+    // The next file starts with the same bytes as the first, so only its inode tells them
+    // apart. The first is rotated, then closed after its grace period.
+    std::fs::rename(&setup.log, setup.path("access.log.1")).unwrap();
+    append(&setup.log, &lines(0..20));
+    daemon.wait_for("lines_total", "30", WAIT);
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(daemon.terminate().code(), Some(0));
+
+    // While down, the first file is deleted and the second rotated into its name.
+    std::fs::remove_file(setup.path("access.log.1")).unwrap();
+    std::fs::rename(&setup.log, setup.path("access.log.1")).unwrap();
+    append(&setup.log, &lines(20..25));
+
+    let daemon = setup.start(&[]);
+    let body = daemon.wait_for("lines_total", "35", WAIT);
+    let bytes = bytes_sum(0..10) + bytes_sum(0..20) + bytes_sum(20..25);
+    assert_eq!(value(&body, "line_bytes_total"), bytes.to_string());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(value(&daemon.scrape(), "lines_total"), "35");
+}
+
+#[test]
 fn renamed_to_matching_name_not_reread() {
     let setup = Setup::new(RULES);
     let glob = format!("{}/access.log*", setup.dir.path().display());

@@ -572,6 +572,13 @@ impl Tailer {
         let mut listings: HashMap<PathBuf, Vec<PathBuf>> = HashMap::new();
         let mut accounted: HashSet<PathBuf> = HashSet::new();
         let mut saved_paths: Vec<PathBuf> = Vec::new();
+        // A file that one saved position names by its inode is that position's, even when its
+        // first bytes equal those of another saved file that was deleted.
+        let saved_ids: HashSet<(u64, u64)> = self
+            .restored
+            .iter()
+            .map(|saved| (saved.device, saved.inode))
+            .collect();
         for saved in std::mem::take(&mut self.restored) {
             saved_paths.push(saved.path.clone());
             let directory = saved
@@ -584,8 +591,9 @@ impl Tailer {
                 .or_insert_with(|| list_files(&directory));
             let candidates = std::iter::once(&saved.path)
                 .chain(matched)
-                .chain(listing.iter());
-            let found = find_saved(&saved, candidates);
+                .chain(listing.iter())
+                .filter(|path| !accounted.contains(*path));
+            let found = find_saved(&saved, candidates, &saved_ids);
             if let Some((path, _)) = &found {
                 accounted.insert(path.clone());
             }
@@ -803,7 +811,11 @@ impl Tailer {
             .into_iter()
             .filter(|path| !is_followed(path))
             .collect();
-        let Some((copy, _)) = find_saved(before, candidates.iter()) else {
+        let Some((copy, _)) = find_saved(
+            before,
+            candidates.iter(),
+            &HashSet::from([(before.device, before.inode)]),
+        ) else {
             return false;
         };
         let Some(mut file) = self.open(&copy, Start::Offset(before.offset)) else {
@@ -991,19 +1003,25 @@ fn take_matching(known: &mut VecDeque<SavedFile>, id: FileId, path: &Path) -> Op
 fn find_saved<'a>(
     saved: &SavedFile,
     candidates: impl Iterator<Item = &'a PathBuf> + Clone,
+    saved_ids: &HashSet<(u64, u64)>,
 ) -> Option<(PathBuf, bool)> {
     let matches = |path: &PathBuf| matches_saved(path, saved).unwrap_or(false);
-    let is_same_inode = |path: &&PathBuf| {
+    let id = |path: &PathBuf| {
         std::fs::metadata(path)
-            .is_ok_and(|meta| meta.dev() == saved.device && meta.ino() == saved.inode)
+            .ok()
+            .map(|meta| (meta.dev(), meta.ino()))
     };
+    let is_same_inode = |path: &&PathBuf| id(path) == Some((saved.device, saved.inode));
     if let Some(path) = candidates.clone().find(is_same_inode)
         && matches(path)
     {
         return Some((path.clone(), true));
     }
+    // A copy made by copytruncate: same first bytes, another inode, and not a file another
+    // saved position names.
     candidates
-        .filter(|path| !is_same_inode(path) && !discover::is_compressed(path))
+        .filter(|path| !discover::is_compressed(path))
+        .filter(|path| id(path).is_some_and(|id| !saved_ids.contains(&id)))
         .find(|path| matches(path))
         .map(|path| (path.clone(), false))
 }
