@@ -358,9 +358,13 @@ fn choose_coding(accept_encoding: Option<&str>) -> Option<Coding> {
         let mut parts = choice.split(';').map(str::trim);
         let coding = parts.next().unwrap_or("").to_ascii_lowercase();
         let quality = parts
-            .find_map(|parameter| parameter.strip_prefix("q="))
+            .find_map(|parameter| {
+                let (name, value) = parameter.split_once('=')?;
+                name.trim().eq_ignore_ascii_case("q").then_some(value)
+            })
             .map_or(Some(1.0), |q| q.trim().parse::<f64>().ok());
-        let Some(quality) = quality else {
+        // An invalid quality, such as one outside 0..=1, makes the choice void.
+        let Some(quality) = quality.filter(|quality| (0.0..=1.0).contains(quality)) else {
             continue;
         };
         match coding.as_str() {
@@ -499,6 +503,8 @@ mod tests {
             (Some("*;q=0"), None),
             (Some("*;q=0, identity"), Some(Coding::Identity)),
             (Some("gzip;q=abc"), Some(Coding::Identity)),
+            (Some("gzip;Q=0"), Some(Coding::Identity)),
+            (Some("gzip;q=-1"), Some(Coding::Identity)),
         ];
         for (header, expected) in cases {
             assert_eq!(choose_coding(header), expected, "{header:?}");

@@ -346,8 +346,9 @@ impl Store {
     /// Adds the series a rule file's metrics start with for a log whose source key is
     /// `source`, where they are missing: a metric without labels of its own starts at zero,
     /// as client libraries do, so `rate()` works from the first scrape, and so does each
-    /// label set a metric lists in `initial`. Expiry keeps these series. Gauges without labels
-    /// start empty, since they have no value before their first line.
+    /// label set a metric lists in `initial`. Expiry keeps these series, unless they carry
+    /// labels of a log's source, which disappear with their log (a pod's). Gauges without
+    /// labels start empty, since they have no value before their first line.
     pub fn attach(&mut self, rules: &RuleSet, file: usize, source: &[u8]) {
         let mut key = Vec::new();
         for metric in &rules.files[file].metrics {
@@ -364,8 +365,11 @@ impl Store {
                 key.extend_from_slice(fields);
                 key.extend_from_slice(&metric.const_key);
                 key.extend_from_slice(source);
-                if series.len() < definition.max_series || series.get_mut(&key).is_some() {
+                let exists = series.get_mut(&key).is_some();
+                if source.is_empty() && (exists || series.len() < definition.max_series) {
                     series.pin(&key, || Series::new(definition));
+                } else if !exists && series.len() < definition.max_series {
+                    series.insert(key.as_slice().into(), Series::new(definition));
                 }
             }
         }

@@ -904,3 +904,26 @@ fn rule_file_given_twice_is_an_error() {
     let errors = RuleSet::load(&[file.clone(), file.clone()]).unwrap_err();
     assert_eq!(errors.0.len(), 1);
 }
+
+#[test]
+fn growing_replacements_are_bounded() {
+    // Each step inserts "ab" at every position, tripling the value: 15 steps would make a
+    // 10-byte value about 143 million bytes long.
+    let steps = "{ regex = '', with = 'ab' },".repeat(15);
+    let rules = format!(
+        "[parse]\nregex = '^(?P<path>\\S+)$'\n[[derive]]\nname = \"grown\"\nfrom = \"path\"\n\
+         replace = [{steps}]\n{COUNTER}labels = [\"grown\"]\n"
+    );
+    let exposition = samples(&rules, &["0123456789"]);
+    let value = exposition
+        .strip_prefix("requests_total{grown=\"")
+        .and_then(|rest| rest.strip_suffix("\"} 1\n"))
+        .unwrap();
+    assert_eq!(value.len(), 1024, "label values are cut to 1024 bytes");
+    assert!(
+        value
+            .bytes()
+            .all(|byte| matches!(byte, b'a' | b'b' | b'0'..=b'9')),
+        "{value}"
+    );
+}

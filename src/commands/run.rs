@@ -307,6 +307,9 @@ fn attach_sources(rules: &RuleSet, store: &mut Store, path: &Path) -> Vec<Source
     sources
 }
 
+/// Most log paths whose applicable rule files are remembered at once.
+const MAX_REMEMBERED_PATHS: usize = 4096;
+
 /// Applies the live rules to the lines the tailer reads, and saves the state file when asked.
 struct LiveSink {
     engine: Engine,
@@ -354,6 +357,11 @@ impl LineSink for LiveSink {
         let mut current = live.lock();
         let Current { rules, store } = &mut *current;
         self.follow_reload(rules, store);
+        if self.applicable.len() >= MAX_REMEMBERED_PATHS {
+            // Logs come and go (pods on a node); the entries of gone ones are dropped with the
+            // rest, and those still read are worked out again at their next lines.
+            self.applicable.clear();
+        }
         self.applicable
             .entry(path.to_path_buf())
             .or_insert_with(|| attach_sources(rules, store, path));

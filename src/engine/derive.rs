@@ -4,6 +4,10 @@ use std::borrow::Cow;
 
 use crate::rules::{Derive, RuleFile};
 
+/// Longest derived value kept after a replacement, in bytes: far beyond any label value
+/// (labels are cut to 1024 bytes), and small enough that chained replacements stay cheap.
+const MAX_DERIVED_BYTES: usize = 64 * 1024;
+
 /// The derived field values of the current line, reused from line to line.
 #[derive(Debug, Default)]
 pub struct Derived {
@@ -85,7 +89,9 @@ fn apply_steps(derive: &Derive, value: &mut Vec<u8>) {
             Cow::Owned(replaced) => Some(replaced),
             Cow::Borrowed(_) => None,
         };
-        if let Some(replaced) = replaced {
+        if let Some(mut replaced) = replaced {
+            // Replacements that add text at every position could grow a value fast.
+            replaced.truncate(MAX_DERIVED_BYTES);
             *value = replaced;
         }
     }
