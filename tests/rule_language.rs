@@ -119,9 +119,15 @@ fn sub_pattern_errors_name_the_place() {
         ),
         (
             "[patterns]\nA = 'a%{B}'\nB = 'b%{A}'\n[parse]\nregex = 'x'\n",
-            "r.toml:2:5: sub-pattern A uses %{B}, which uses A again; a sub-pattern cannot \
-             contain itself\nr.toml:3:5: sub-pattern B uses %{A}, which uses B again; a \
-             sub-pattern cannot contain itself",
+            "r.toml:2:5: sub-pattern A contains itself: it uses %{B}, which leads back to \
+             A\nr.toml:3:5: sub-pattern B contains itself: it uses %{A}, which leads back to B",
+        ),
+        (
+            "[patterns]\nA = '%{B}x'\nB = '%{NOPE}y'\n[parse]\nregex = '%{A}'\n",
+            "r.toml:2:5: sub-pattern A uses %{B}, which has an error of its own\nr.toml:3:5: \
+             unknown sub-pattern %{NOPE}; the sub-patterns are DURATION, INT, IP, IPV4, IPV6, \
+             ISO8601, METHOD, NOTSPACE, NUMBER, NUMBER_LIST, NUMBER_OR_DASH, QUOTED, STATUS, \
+             TIME_LOCAL",
         ),
         (
             "[patterns]\nPAIR = '(?P<key>\\w+)=\\w+'\n[parse]\nregex = 'x'\n",

@@ -162,8 +162,12 @@ impl Library {
                 break;
             }
         }
-        for (name, pattern) in pending {
+        for (name, pattern) in &pending {
             self.report_unresolved(context, name, pattern, table);
+        }
+        // Known from here on, so the patterns that use them report no second error.
+        for (name, _) in pending {
+            self.expanded.insert(name.clone(), String::new());
         }
     }
 
@@ -185,7 +189,8 @@ impl Library {
         }
     }
 
-    /// Reports why a sub-pattern could not be expanded: an unknown reference or a cycle.
+    /// Reports why a sub-pattern could not be expanded: it uses an unknown name, it contains
+    /// itself, or it uses one of its file's sub-patterns that has one of these errors.
     fn report_unresolved(
         &self,
         context: &mut FileContext,
@@ -198,14 +203,15 @@ impl Library {
         else {
             return;
         };
-        let message = if table.contains_key(reference.name) {
+        let used = reference.name;
+        let message = if !table.contains_key(used) {
+            self.unknown_message(used)
+        } else if leads_to(used, name, table) {
             format!(
-                "sub-pattern {name} uses %{{{}}}, which uses {name} again; a sub-pattern \
-                 cannot contain itself",
-                reference.name
+                "sub-pattern {name} contains itself: it uses %{{{used}}}, which leads back to {name}"
             )
         } else {
-            self.unknown_message(reference.name)
+            format!("sub-pattern {name} uses %{{{used}}}, which has an error of its own")
         };
         context.error(pattern.span(), message);
     }
@@ -253,6 +259,25 @@ impl Library {
     }
 }
 
+/// Returns true when the sub-pattern `from` uses `target`, directly or through others of the
+/// file's sub-patterns.
+fn leads_to(from: &str, target: &str, table: &BTreeMap<String, Spanned<String>>) -> bool {
+    let mut stack = vec![from];
+    let mut visited = std::collections::HashSet::new();
+    while let Some(name) = stack.pop() {
+        if name == target {
+            return true;
+        }
+        if !visited.insert(name) {
+            continue;
+        }
+        if let Some(pattern) = table.get(name) {
+            stack.extend(references(pattern.get_ref()).map(|reference| reference.name));
+        }
+    }
+    false
+}
+
 /// Returns why a `[patterns]` key cannot name a sub-pattern, if it cannot.
 fn name_problem(name: &str) -> Option<String> {
     if BUILT_IN.iter().any(|(built_in, _, _)| *built_in == name) {
@@ -276,7 +301,19 @@ fn name_problem(name: &str) -> Option<String> {
 fn references(pattern: &str) -> impl Iterator<Item = Reference<'_>> {
     pattern
         .match_indices("%{")
+        .filter(|(start, _)| !is_escaped(pattern, *start))
         .filter_map(|(start, _)| reference_at(pattern, start))
+}
+
+/// Returns true when the character at `index` follows an odd number of backslashes, as in
+/// `\%{INT}`: an escaped `%` starts no reference.
+fn is_escaped(pattern: &str, index: usize) -> bool {
+    let backslashes = pattern[..index]
+        .bytes()
+        .rev()
+        .take_while(|byte| *byte == b'\\')
+        .count();
+    backslashes % 2 == 1
 }
 
 fn reference_at(pattern: &str, start: usize) -> Option<Reference<'_>> {
