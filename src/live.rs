@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::metrics::{SkipReason, Store, now_ms};
 use crate::rules::{LoadError, LoadErrors, RuleSet};
@@ -104,6 +104,12 @@ impl Live {
         };
 
         let mut current = self.lock();
+        if log_globs(&current.rules) != log_globs(&rules) {
+            warn!(
+                "The `files` globs of the rules changed; logtally follows the logs they select \
+                 from its next start."
+            );
+        }
         let store = carry_over(&current.rules, &current.store, &rules);
         let metrics = rules.metrics.len();
         *current = Current { rules, store };
@@ -145,6 +151,18 @@ impl Live {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Every `files` glob of a rule set, sorted, for telling whether a reload changed them.
+fn log_globs(rules: &RuleSet) -> Vec<&str> {
+    let mut globs: Vec<&str> = rules
+        .files
+        .iter()
+        .flat_map(|file| file.log_globs.iter().map(String::as_str))
+        .collect();
+    globs.sort_unstable();
+    globs.dedup();
+    globs
 }
 
 /// Builds a store for `new` rules holding the values of every metric whose definition is the

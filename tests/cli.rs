@@ -762,3 +762,37 @@ fn once_reads_stdin_and_gzip() {
         "3"
     );
 }
+
+#[test]
+fn once_notes_that_files_do_not_select() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    for proxy in ["front", "egress"] {
+        write_file(
+            &rules,
+            &format!("{proxy}.toml"),
+            &format!(
+                "files = [\"/logs/{proxy}/*.log\"]\nconst_labels = {{ proxy = \"{proxy}\" }}\n\
+                 [parse]\nregex = '^(?P<status>\\d{{3}})$'\n[[metric]]\n\
+                 name = \"responses_total\"\ntype = \"counter\"\nhelp = \"h\"\n\
+                 labels = [\"status\"]\n"
+            ),
+        );
+    }
+    let log = write_file(dir.path(), "access.log", "200\n");
+    let output = logtally(&[
+        "once",
+        "--rules",
+        rules.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        stderr(&output),
+        "logtally: note: once applies every rule file to every input and does not select them \
+         by `files`; give it only the rule files for these logs\n"
+    );
+    assert!(stdout(&output).contains("responses_total{status=\"200\",proxy=\"egress\"} 1\n"));
+    assert!(stdout(&output).contains("responses_total{status=\"200\",proxy=\"front\"} 1\n"));
+}

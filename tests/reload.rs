@@ -259,3 +259,19 @@ fn build_and_process_metrics_served() {
         "process_open_fds {fds}, /proc shows {counted}"
     );
 }
+
+#[test]
+fn changed_globs_need_a_restart() {
+    let setup = setup();
+    let daemon = start(&setup, &[]);
+    let glob = setup.log.to_str().unwrap().replace("access.log", "*.log");
+    let text = std::fs::read_to_string(&setup.rules).unwrap();
+    std::fs::write(&setup.rules, format!("files = [\"{glob}\"]\n{text}")).unwrap();
+    hangup(&daemon);
+
+    let warning = "The `files` globs of the rules changed; logtally follows the logs they \
+                   select from its next start.";
+    let line = daemon.wait_for_log(warning, WAIT);
+    assert!(line.contains("level=warn"), "{line}");
+    daemon.wait_for_log("Reloaded rules.", WAIT);
+}

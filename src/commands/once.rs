@@ -41,6 +41,8 @@ pub fn run(args: &OnceArgs) -> ExitCode {
         }
     };
 
+    note_ignored_globs(&rules);
+
     let counters = Arc::new(Counters::default());
     let progress = ProgressLine::start(counters.clone(), total_bytes(&args.files));
     let reading = Reading {
@@ -176,6 +178,22 @@ fn read_files(rules: &Arc<RuleSet>, paths: &[PathBuf], reading: &Reading) -> Out
         store,
         results,
         time_span: engine.time_span(),
+    }
+}
+
+/// Warns that `files` does not select rule files here: with several rule files that each name
+/// their logs (a front and an egress proxy), every input goes through all of them.
+fn note_ignored_globs(rules: &RuleSet) {
+    let with_globs = rules
+        .files
+        .iter()
+        .filter(|file| !file.log_globs.is_empty())
+        .count();
+    if rules.files.len() > 1 && with_globs > 0 {
+        eprintln!(
+            "logtally: note: once applies every rule file to every input and does not select \
+             them by `files`; give it only the rule files for these logs"
+        );
     }
 }
 
