@@ -12,10 +12,13 @@
 //!
 //! Limits against clients that hold connections open: the request headers (and the TLS
 //! handshake) must arrive within [`HEADER_READ_TIMEOUT`], the header section may be at most
-//! [`MAX_HEADER_BYTES`] (larger gets 431), and at most [`Site::max_connections`] connections
-//! are served at once; further ones wait in the kernel's accept queue.
+//! [`MAX_HEADER_BYTES`] (larger gets 431), a response write may wait at most
+//! [`stall::WRITE_STALL_TIMEOUT`] for a client that reads nothing, and at most
+//! [`Site::max_connections`] connections are served at once; further ones wait in the
+//! kernel's accept queue.
 
 mod auth;
+mod stall;
 mod tls;
 
 use std::convert::Infallible;
@@ -41,6 +44,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info, warn};
 
 use self::auth::Authenticator;
+use self::stall::{StallGuard, WRITE_STALL_TIMEOUT};
 use crate::exposition::Format;
 use crate::status::{self, Status};
 use crate::throttle::{Throttle, WARNING_INTERVAL};
@@ -193,10 +197,14 @@ async fn connection(stream: TcpStream, peer: SocketAddr, site: Site, auth: Arc<A
         .as_ref()
         .and_then(|web| web.current().tls.as_ref().map(|tls| tls.server.clone()));
     let Some(tls) = tls else {
+        let stream = StallGuard::new(stream, WRITE_STALL_TIMEOUT);
         return serve_http(TokioIo::new(stream), peer, site, auth).await;
     };
     match tls::accept(stream, tls, HEADER_READ_TIMEOUT).await {
-        Ok(stream) => serve_http(TokioIo::new(stream), peer, site, auth).await,
+        Ok(stream) => {
+            let stream = StallGuard::new(stream, WRITE_STALL_TIMEOUT);
+            serve_http(TokioIo::new(stream), peer, site, auth).await
+        }
         Err(error) => debug!(%peer, %error, "TLS handshake failed."),
     }
 }
