@@ -284,6 +284,37 @@ fn deleted_rotation_with_same_first_bytes_not_reread() {
 }
 
 #[test]
+fn rotation_behind_symlink_while_down_reads_every_line() {
+    let setup = Setup::new(RULES);
+    // Container runtimes link /var/log/containers/<name>.log to a file under /var/log/pods,
+    // and rotate that file where it is.
+    let pods = setup.path("pods");
+    let containers = setup.path("containers");
+    std::fs::create_dir_all(&pods).unwrap();
+    std::fs::create_dir_all(&containers).unwrap();
+    let target = pods.join("0.log");
+    std::fs::write(&target, b"").unwrap();
+    std::os::unix::fs::symlink(&target, containers.join("web.log")).unwrap();
+    let glob = format!("{}/*.log", containers.display());
+
+    let daemon = setup.start_on(&glob, &[]);
+    append(&target, &lines(0..10));
+    daemon.wait_for("lines_total", "10", WAIT);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(daemon.terminate().code(), Some(0));
+
+    append(&target, &lines(10..15));
+    std::fs::rename(&target, pods.join("0.log.20261204-100000")).unwrap();
+    append(&target, &lines(15..18));
+
+    let daemon = setup.start_on(&glob, &[]);
+    let body = daemon.wait_for("lines_total", "18", WAIT);
+    assert_counts(&body, 0..18);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(value(&daemon.scrape(), "lines_total"), "18");
+}
+
+#[test]
 fn renamed_to_matching_name_not_reread() {
     let setup = Setup::new(RULES);
     let glob = format!("{}/access.log*", setup.dir.path().display());

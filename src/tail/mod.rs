@@ -586,12 +586,26 @@ impl Tailer {
                 .parent()
                 .map(Path::to_path_buf)
                 .unwrap_or_default();
-            let listing = listings
-                .entry(directory.clone())
-                .or_insert_with(|| list_files(&directory));
+            // Behind a symlink (`/var/log/containers/*.log`), rotation happens in the target's
+            // directory, so that is searched too.
+            let target_directory = std::fs::canonicalize(&saved.path)
+                .ok()
+                .and_then(|real| real.parent().map(Path::to_path_buf))
+                .filter(|real| *real != directory);
+            for listed in std::iter::once(&directory).chain(&target_directory) {
+                listings
+                    .entry(listed.clone())
+                    .or_insert_with(|| list_files(listed));
+            }
+            let target_listing = target_directory
+                .as_ref()
+                .and_then(|real| listings.get(real))
+                .into_iter()
+                .flatten();
             let candidates = std::iter::once(&saved.path)
                 .chain(matched)
-                .chain(listing.iter())
+                .chain(&listings[&directory])
+                .chain(target_listing)
                 .filter(|path| !accounted.contains(*path));
             let found = find_saved(&saved, candidates, &saved_ids);
             if let Some((path, _)) = &found {
