@@ -24,7 +24,8 @@ struct Variable {
 
 /// Generates a rule file for an nginx `log_format` string.
 pub fn rule_file(format: &str) -> Result<String, String> {
-    let format = strip_escape(format.trim())?;
+    let format = unwrap_directive(format.trim())?;
+    let format = strip_escape(&format)?;
     if format.is_empty() {
         return Err("the format is empty; pass the log_format string in quotes".to_owned());
     }
@@ -51,6 +52,64 @@ pub fn rule_file(format: &str) -> Result<String, String> {
     out.push_str(&parse);
     out.push_str(&metrics(&variables, format.starts_with('{')));
     Ok(out)
+}
+
+/// Accepts the format as nginx's configuration writes it, too: the whole
+/// `log_format NAME [escape=...] '...' '...';` directive, or only its quoted pieces, which
+/// nginx joins into one string. Anything else is taken as the string itself.
+fn unwrap_directive(text: &str) -> Result<String, String> {
+    let Some(rest) = text
+        .strip_prefix("log_format")
+        .filter(|rest| rest.starts_with(char::is_whitespace))
+    else {
+        return Ok(join_quoted(text).unwrap_or_else(|| text.to_owned()));
+    };
+    let rest = rest.trim_start();
+    let name_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+    let mut rest = rest[name_end..].trim_start();
+    let mut escape = String::new();
+    if rest.starts_with("escape=") {
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        escape = format!("{} ", &rest[..end]);
+        rest = rest[end..].trim_start();
+    }
+    match join_quoted(rest) {
+        Some(joined) => Ok(format!("{escape}{joined}")),
+        None => Err(
+            "after `log_format NAME`, give the format in quotes, as in nginx's configuration"
+                .to_owned(),
+        ),
+    }
+}
+
+/// Joins quoted pieces (`'...' "..."`, separated by white space, with an optional final `;`)
+/// into the string nginx reads, or returns `None` when the text is not only quoted pieces.
+fn join_quoted(text: &str) -> Option<String> {
+    let mut joined = String::new();
+    let mut chars = text
+        .trim()
+        .trim_end_matches(';')
+        .trim_end()
+        .chars()
+        .peekable();
+    let mut pieces = 0;
+    while let Some(quote) = chars.next() {
+        if quote.is_whitespace() {
+            continue;
+        }
+        if quote != '\'' && quote != '"' {
+            return None;
+        }
+        loop {
+            match chars.next()? {
+                '\\' if chars.peek() == Some(&quote) => joined.push(chars.next()?),
+                c if c == quote => break,
+                c => joined.push(c),
+            }
+        }
+        pieces += 1;
+    }
+    (pieces > 0).then_some(joined)
 }
 
 /// Removes a leading `escape=` parameter, which nginx allows before the format string. The
@@ -264,6 +323,28 @@ fn metrics(variables: &[Variable], json: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directives_and_quoted_pieces_unwrapped() {
+        let directive =
+            "log_format timed escape=json '{\"s\":\"$status\",' \n  \"\\\"t\\\":$msec}\";";
+        assert_eq!(
+            unwrap_directive(directive).unwrap(),
+            "escape=json {\"s\":\"$status\",\"t\":$msec}"
+        );
+        assert_eq!(
+            unwrap_directive("'$remote_addr ' '$status';").unwrap(),
+            "$remote_addr $status"
+        );
+        assert_eq!(
+            unwrap_directive("$remote_addr $status").unwrap(),
+            "$remote_addr $status"
+        );
+        assert_eq!(
+            unwrap_directive("log_format main $status").unwrap_err(),
+            "after `log_format NAME`, give the format in quotes, as in nginx's configuration"
+        );
+    }
 
     #[test]
     fn variables_become_groups() {
