@@ -933,3 +933,34 @@ fn growing_replacements_are_bounded() {
         "{value}"
     );
 }
+
+#[test]
+fn failed_test_mentions_source_labels() {
+    let rules = r#"
+files = [{ glob = "/logs/front/*.log", labels = { proxy = "front" } }]
+
+[parse]
+regex = '^(?P<status>\d{3})$'
+
+[[metric]]
+name = "requests_total"
+type = "counter"
+help = "Requests."
+labels = ["status"]
+
+[[test]]
+name = "without path"
+input = ["200"]
+expect = ['requests_total{status="200"} 1']
+"#;
+    let rules = Arc::new(RuleSet::from_source(Path::new("r.toml"), rules).unwrap());
+    let (count, failures) = logtally::rules::testing::run_all(&rules);
+    assert_eq!(count, 1);
+    assert_eq!(
+        failures[0].to_string(),
+        "r.toml:13:1: test \"without path\" failed:\n  requests_total{status=\"200\"}: expected \
+         1, but there is no such sample\n  note: this file's metrics also carry labels that a \
+         log's `files` entry or path gives (proxy), empty here; give the test a `path` to set \
+         them\n"
+    );
+}

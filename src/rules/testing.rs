@@ -229,6 +229,16 @@ fn run_one(rules: &Arc<RuleSet>, file: usize, test: &RuleTest) -> Option<String>
             }
         }
     }
+    let source_labels = &rules.files[file].source_labels.names;
+    if !report.is_empty() && test.path.is_none() && !source_labels.is_empty() {
+        writeln!(
+            report,
+            "  note: this file's metrics also carry labels that a log's `files` entry or path \
+             gives ({}), empty here; give the test a `path` to set them",
+            source_labels.join(", ")
+        )
+        .ok();
+    }
     (!report.is_empty()).then_some(report)
 }
 
