@@ -207,25 +207,33 @@ fn encode_histogram(
     labels: &[(&str, &str)],
     histogram: &Histogram,
 ) {
-    let mut cumulative = 0;
-    let mut bound_text = String::new();
-    for (index, count) in histogram.counts.iter().enumerate() {
-        cumulative += count;
-        bound_text.clear();
-        match family.buckets.get(index) {
-            Some(bound) => write_float(&mut bound_text, *bound).expect("writing to a String"),
-            None => bound_text.push_str("+Inf"),
-        }
-        write_sample(out, &family.name, "_bucket", labels, Some(&bound_text));
+    for_each_bucket(family, histogram, |le, cumulative| {
+        write_sample(out, &family.name, "_bucket", labels, Some(le));
         write!(out, "{cumulative}").expect("writing to a String");
         out.push('\n');
-    }
+    });
     write_sample(out, &family.name, "_sum", labels, None);
     write!(out, "{}", histogram.sum).expect("writing to a String");
     out.push('\n');
     write_sample(out, &family.name, "_count", labels, None);
     write!(out, "{}", histogram.count).expect("writing to a String");
     out.push('\n');
+}
+
+/// Calls `each` with every bucket's `le` label value (the bound as the shortest text that reads
+/// back as the same float, `+Inf` last) and its cumulative count.
+pub fn for_each_bucket(family: &FamilyDef, histogram: &Histogram, mut each: impl FnMut(&str, u64)) {
+    let mut cumulative = 0;
+    let mut le = String::new();
+    for (index, count) in histogram.counts.iter().enumerate() {
+        cumulative += count;
+        le.clear();
+        match family.buckets.get(index) {
+            Some(bound) => write_float(&mut le, *bound).expect("writing to a String"),
+            None => le.push_str("+Inf"),
+        }
+        each(&le, cumulative);
+    }
 }
 
 /// Writes `name{labels} ` up to the value, with an optional `le` label last.

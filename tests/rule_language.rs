@@ -775,11 +775,8 @@ fn source_label_errors_name_the_place() {
     );
 }
 
-#[test]
-fn cri_lines_unwrapped_and_joined() {
-    let rules = r#"
-wrapper = "cri"
-
+/// Request lines by path and status, after the wrapper the test puts first.
+const WRAPPED: &str = r#"
 [parse]
 regex = '^(?P<method>[A-Z]+) (?P<path>\S+) (?P<status>\d{3})$'
 
@@ -789,6 +786,10 @@ type = "counter"
 help = "Requests."
 labels = ["path", "status"]
 "#;
+
+#[test]
+fn cri_lines_unwrapped_and_joined() {
+    let rules = format!("wrapper = \"cri\"\n{WRAPPED}");
     let lines = [
         "2026-12-04T10:00:00.000000001Z stdout F GET /a 200",
         "2026-12-04T10:00:00.000000002Z stdout P GET /very",
@@ -798,7 +799,7 @@ labels = ["path", "status"]
         "GET /a 200",
     ];
     assert_eq!(
-        samples(rules, &lines),
+        samples(&rules, &lines),
         concat!(
             "requests_total{path=\"/a\",status=\"200\"} 2\n",
             "requests_total{path=\"/very/long/path\",status=\"503\"} 1\n",
@@ -808,18 +809,7 @@ labels = ["path", "status"]
 
 #[test]
 fn docker_lines_unwrapped_and_joined() {
-    let rules = r#"
-wrapper = "docker"
-
-[parse]
-regex = '^(?P<method>[A-Z]+) (?P<path>\S+) (?P<status>\d{3})$'
-
-[[metric]]
-name = "requests_total"
-type = "counter"
-help = "Requests."
-labels = ["path", "status"]
-"#;
+    let rules = format!("wrapper = \"docker\"\n{WRAPPED}");
     let lines = [
         r#"{"log":"GET /a 200\n","stream":"stdout","time":"2026-12-04T10:00:00.1Z"}"#,
         r#"{"log":"GET /\"q\" 404\n","stream":"stdout","time":"2026-12-04T10:00:00.2Z"}"#,
@@ -828,7 +818,7 @@ labels = ["path", "status"]
         "GET /a 200",
     ];
     assert_eq!(
-        samples(rules, &lines),
+        samples(&rules, &lines),
         concat!(
             "requests_total{path=\"/\\\"q\\\"\",status=\"404\"} 1\n",
             "requests_total{path=\"/a\",status=\"200\"} 1\n",

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 
-use crate::decimal::write_float;
+use crate::exposition::for_each_bucket;
 use crate::metrics::{FamilySeries, Histogram, Series, label_values};
 use crate::protowire::{put_bytes, put_double, put_int};
 use crate::rules::FamilyDef;
@@ -89,18 +89,9 @@ fn histogram_series(
     labels: &[(&str, &str)],
     histogram: &Histogram,
 ) {
-    let mut cumulative = 0;
-    let mut bound = String::new();
-    for (index, count) in histogram.counts.iter().enumerate() {
-        cumulative += count;
-        bound.clear();
-        match family.buckets.get(index) {
-            Some(value) => write_float(&mut bound, *value).expect("writing to a String"),
-            None => bound.push_str("+Inf"),
-        }
-        let series = builder.build(&names.bucket, labels, Some(&bound), cumulative as f64);
-        out.push(series);
-    }
+    for_each_bucket(family, histogram, |le, cumulative| {
+        out.push(builder.build(&names.bucket, labels, Some(le), cumulative as f64));
+    });
     out.push(builder.build(&names.sum, labels, None, histogram.sum.to_f64()));
     out.push(builder.build(&names.count, labels, None, histogram.count as f64));
 }
