@@ -796,3 +796,28 @@ fn once_notes_that_files_do_not_select() {
     assert!(stdout(&output).contains("responses_total{status=\"200\",proxy=\"egress\"} 1\n"));
     assert!(stdout(&output).contains("responses_total{status=\"200\",proxy=\"front\"} 1\n"));
 }
+
+#[test]
+fn explain_names_the_filter_that_held_back_an_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_file(
+        dir.path(),
+        "rules.toml",
+        "[parse]\nregex = '^(?P<method>\\S+) (?P<status>\\d{3})$'\n\
+         [[metric]]\nname = \"errors_total\"\ntype = \"counter\"\nhelp = \"h\"\n\
+         labels = [\"status\"]\nmatch = { status = '^5' }\n\
+         [[metric]]\nname = \"reads_total\"\ntype = \"counter\"\nhelp = \"h\"\n\
+         unless = { method = '^(POST|PUT)$' }\n",
+    );
+    let output = logtally(&["explain", "--rules", rules.to_str().unwrap(), "POST 200"]);
+    assert_eq!(
+        stdout(&output),
+        format!(
+            "line 1: POST 200\n  {}:\n    matched; fields:\n      method = \"POST\"\n      \
+             status = \"200\"\n    updates:\n      errors_total: no update, field status does \
+             not match `match` '^5'\n      reads_total: no update, field method matches \
+             `unless` '^(POST|PUT)$'\n",
+            rules.display()
+        )
+    );
+}

@@ -57,6 +57,7 @@ pub fn explain_line(rules: &Arc<RuleSet>, number: usize, line: &[u8], out: &mut 
         let fields = engine.line_fields(index, line).unwrap_or_default();
         explain_fields(file, &fields, out);
         explain_updates(rules, index, &store, out);
+        explain_filtered(rules, index, &fields, out);
     }
 }
 
@@ -170,6 +171,38 @@ fn explain_updates(rules: &RuleSet, index: usize, store: &Store, out: &mut Strin
                     reason.as_str()
                 ));
             }
+        }
+    }
+}
+
+/// Lists the metrics a `match` or `unless` filter kept from updating, with the filter that
+/// did. Metrics with their own regex are left out: their fields are not the file's.
+fn explain_filtered(rules: &RuleSet, index: usize, fields: &[LineField], out: &mut String) {
+    let file = &rules.files[index];
+    for metric in file
+        .metrics
+        .iter()
+        .filter(|metric| metric.own_pattern.is_none())
+    {
+        let failed = metric.filters.iter().find(|filter| {
+            let value = fields
+                .get(filter.field)
+                .and_then(|field| field.value.as_deref())
+                .unwrap_or_default();
+            filter.regex.is_match(value) != filter.must_match
+        });
+        if let Some(filter) = failed {
+            let (key, outcome) = if filter.must_match {
+                ("match", "does not match")
+            } else {
+                ("unless", "matches")
+            };
+            out.push_str(&format!(
+                "      {}: no update, field {} {outcome} `{key}` '{}'\n",
+                rules.metrics[metric.id],
+                file.fields[filter.field],
+                filter.regex.as_str()
+            ));
         }
     }
 }

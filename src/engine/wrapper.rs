@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use crate::rules::Wrapper;
 
-/// Most bytes of one joined line; further parts are dropped, as the line splitter cuts long
-/// lines.
+/// Maximum bytes of one joined line. Further parts are dropped, as the line splitter cuts
+/// long lines.
 pub const MAX_JOINED_BYTES: usize = 1024 * 1024;
 
 /// The parts of long lines gathered so far, one buffer per output stream, since a runtime

@@ -12,14 +12,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
 /// How long a write may wait for the client to read. A scrape's response is written in far
-/// less on any working network; a client that reads nothing for this long is gone or hostile.
+/// less on any working network, so a client that reads nothing for this long is gone or hostile.
 pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A stream whose writes fail after waiting `timeout` without progress.
 pub struct StallGuard<S> {
     inner: S,
     timeout: Duration,
-    /// Running while a write waits; cleared by any progress.
+    /// The timer of a waiting write, cleared by any progress.
     stalled: Option<Pin<Box<Sleep>>>,
 }
 

@@ -1,7 +1,7 @@
 //! Native histogram buckets: exponential buckets whose boundaries follow from one number, the
 //! schema, so a histogram needs no bucket list and keeps its resolution at every scale.
 //!
-//! At schema `s`, bucket `i` holds the values in `(base^(i-1), base^i]` with
+//! At schema `s`, bucket `i` contains the values in `(base^(i-1), base^i]` with
 //! `base = 2^(2^-s)`, the layout Prometheus's native histograms use. Values whose magnitude is
 //! at most [`ZERO_THRESHOLD`] count in a zero bucket. When a series holds more than
 //! [`MAX_BUCKETS`] buckets, the schema drops by one: each pair of neighbouring buckets merges
@@ -16,7 +16,8 @@ pub const INITIAL_SCHEMA: i8 = 3;
 /// The lowest schema Prometheus accepts: one bucket per factor of 65536.
 const MIN_SCHEMA: i8 = -4;
 
-/// Most positive and negative buckets a series keeps before it halves its resolution.
+/// Maximum number of positive and negative buckets a series keeps before it halves its
+/// resolution.
 pub const MAX_BUCKETS: usize = 160;
 
 /// Values with a magnitude up to this count as zero: 2^-128, the Prometheus Go client's
