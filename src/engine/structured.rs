@@ -225,6 +225,26 @@ impl Json<'_> {
         None
     }
 
+    /// Reads the hex digits of a `\u` escape starting at `index`, and of a second escape that
+    /// completes a surrogate pair, as JSON writes characters outside the Basic Multilingual
+    /// Plane (`\ud83d\ude00`). Returns the character and the bytes read; a lone surrogate
+    /// half gives U+FFFD.
+    fn unicode_escape(&self, index: usize) -> Option<(char, usize)> {
+        let hex_at = |at: usize| {
+            let hex = std::str::from_utf8(self.line.get(at..at + 4)?).ok()?;
+            u32::from_str_radix(hex, 16).ok()
+        };
+        let code = hex_at(index)?;
+        if (0xD800..0xDC00).contains(&code)
+            && self.line.get(index + 4..index + 6) == Some(b"\\u")
+            && let Some(low) = hex_at(index + 6).filter(|low| (0xDC00..0xE000).contains(low))
+        {
+            let combined = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+            return Some((char::from_u32(combined).unwrap_or('\u{FFFD}'), 10));
+        }
+        Some((char::from_u32(code).unwrap_or('\u{FFFD}'), 4))
+    }
+
     fn escaped_string(&mut self, start: usize, values: &mut Values) -> Option<Span> {
         let scratch_start = values.scratch.len();
         let mut index = start;
@@ -243,11 +263,8 @@ impl Json<'_> {
                         b'b' => values.scratch.push(0x08),
                         b'f' => values.scratch.push(0x0c),
                         b'u' => {
-                            let hex = std::str::from_utf8(self.line.get(index..index + 4)?).ok()?;
-                            let code = u32::from_str_radix(hex, 16).ok()?;
-                            index += 4;
-                            // A lone surrogate half becomes U+FFFD; pairs are rare in logs.
-                            let c = char::from_u32(code).unwrap_or('\u{FFFD}');
+                            let (c, length) = self.unicode_escape(index)?;
+                            index += length;
                             values
                                 .scratch
                                 .extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
@@ -401,6 +418,16 @@ mod tests {
             &mut values
         ));
         assert!(!parse_json(nested(100_000).as_bytes(), &names, &mut values));
+    }
+
+    #[test]
+    fn json_surrogate_pairs_combine() {
+        let line = br#"{"a":"x\ud83d\ude00y","b":"\ud83dz"}"#;
+        let names = fields(&["a", "b"]);
+        let mut values = Values::default();
+        assert!(parse_json(line, &names, &mut values));
+        assert_eq!(get(line, &values, 0).as_deref(), Some("x\u{1F600}y"));
+        assert_eq!(get(line, &values, 1).as_deref(), Some("\u{FFFD}z"));
     }
 
     #[test]

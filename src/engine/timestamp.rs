@@ -90,8 +90,11 @@ pub fn format_utc(seconds: Decimal) -> Option<String> {
         of_day % 60
     );
     if !fraction.is_empty() {
+        // Shown in whole milli-, micro- or nanoseconds: `.09` as `.090`.
         formatted.push('.');
         formatted.push_str(fraction);
+        let width = fraction.len().div_ceil(3) * 3;
+        formatted.extend(std::iter::repeat_n('0', width - fraction.len()));
     }
     formatted.push('Z');
     Some(formatted)
@@ -161,8 +164,17 @@ fn fraction(text: &[u8]) -> (i64, usize, &[u8]) {
         .iter()
         .take_while(|byte| byte.is_ascii_digit())
         .count();
-    let kept = count.min(MAX_FRACTION_DIGITS);
-    let value = digits(&text[1..1 + kept]).unwrap_or(0);
+    if count == 0 {
+        // A separator without digits is left for the zone, which then does not parse.
+        return (0, 0, text);
+    }
+    let mut kept = count.min(MAX_FRACTION_DIGITS);
+    let mut value = digits(&text[1..1 + kept]).unwrap_or(0);
+    // Trailing zeros say nothing: `.100` is `.1`, printed as such.
+    while kept > 0 && value % 10 == 0 {
+        value /= 10;
+        kept -= 1;
+    }
     (value, kept, &text[1 + count..])
 }
 
@@ -302,6 +314,14 @@ mod tests {
             Some("1796378400.123456789")
         );
         assert_eq!(text("2026-12-04T10:00:00").as_deref(), Some("1796378400"));
+        assert_eq!(
+            text("2026-12-04T10:00:00.100Z").as_deref(),
+            Some("1796378400.1")
+        );
+        assert_eq!(
+            text("2026-12-04T10:00:00.000Z").as_deref(),
+            Some("1796378400")
+        );
     }
 
     #[test]
@@ -313,6 +333,8 @@ mod tests {
             "04/Dec/2026:10:00:00 0000",
             "2026-13-01T00:00:00Z",
             "2026-12-04T10:00:00Q",
+            "2026-12-04T10:00:00.",
+            "2026-12-04T10:00:00.Z",
             "2026-12-04",
             "1796378400",
         ] {
