@@ -654,3 +654,41 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
     common::wait_for_query(&prometheus, "up{job=\"logtally\"}", "1", timeout);
     common::wait_for_query(&prometheus, GET_200, "2", timeout);
 }
+
+#[test]
+fn certificate_created_after_its_config_is_loaded() {
+    let setup = Setup::new();
+    let web_config = setup.write_web_config(&tls_and_auth_config());
+    let daemon = setup.start(&web_config, &[]);
+    wait_for_https(daemon.address, &setup.client(), GET_200, "2");
+
+    // The new config names files that do not exist yet: the old one stays in force.
+    let late = tls_and_auth_config()
+        .replace("server.crt", "late.crt")
+        .replace("server.key", "late.key");
+    setup.write_web_config(&late);
+    wait_for_https(daemon.address, &setup.client(), GET_200, "2");
+    daemon.wait_for_log(
+        "Failed to load the changed web config; keeping the previous one.",
+        Duration::from_secs(10),
+    );
+
+    // Once they appear, the config loads without any further change to it.
+    std::fs::copy(setup.path("server.crt"), setup.path("late.crt")).unwrap();
+    std::fs::copy(setup.path("server.key"), setup.path("late.key")).unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let loaded = std::thread::scope(|scope| {
+        // Connections are what make logtally look at its web config.
+        scope.spawn(|| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !done.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+                let _ = https_get(daemon.address, &setup.client(), "/metrics", None);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+        let line = daemon.wait_for_log("Loaded the changed web config.", Duration::from_secs(10));
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        line
+    });
+    assert!(loaded.contains("level=info"), "{loaded}");
+}

@@ -4,12 +4,14 @@
 //! every connection and every request, whether any of those files changed (by modification
 //! time, size, device and inode, so a Kubernetes secret's symlink swap counts), and loads them
 //! again only then. A config that fails to load is logged once and the last good one stays in
-//! force, as with rule reloads.
+//! force, as with rule reloads. While the file fails to load, it is tried again at most once
+//! a second even without a change, since what it names (a certificate still being written)
+//! may appear without the file changing.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{error, info};
 
@@ -29,6 +31,9 @@ impl Stamp {
     }
 }
 
+/// How often a web config that failed to load is tried again.
+const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+
 /// A web config file, loaded again when it or a file it names changes.
 pub struct WatchedWebConfig {
     path: PathBuf,
@@ -41,6 +46,8 @@ struct State {
     stamps: Vec<(PathBuf, Stamp)>,
     /// The error of the last load attempt, if it failed, so it is logged once.
     failed: Option<String>,
+    /// When the last load attempt was made.
+    attempted: Instant,
 }
 
 impl WatchedWebConfig {
@@ -55,6 +62,7 @@ impl WatchedWebConfig {
                 config: Arc::new(config),
                 stamps,
                 failed: None,
+                attempted: Instant::now(),
             }),
         })
     }
@@ -69,7 +77,8 @@ impl WatchedWebConfig {
             .stamps
             .iter()
             .any(|(path, stamp)| Stamp::of(path) != *stamp);
-        if changed {
+        let retry = state.failed.is_some() && state.attempted.elapsed() >= RETRY_INTERVAL;
+        if changed || retry {
             self.reload(&mut state);
         }
         state.config.clone()
@@ -83,6 +92,7 @@ impl WatchedWebConfig {
             .iter()
             .map(|(path, _)| (path.clone(), Stamp::of(path)))
             .collect();
+        state.attempted = Instant::now();
         match load(&self.path) {
             Ok(config) => {
                 state.stamps = stamps(&config.files, &before);
