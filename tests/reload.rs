@@ -11,24 +11,7 @@ use common::{Daemon, append, http_request, samples, value, write_file};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-const RULES: &str = r#"
-[parse]
-regex = '''^(?P<method>\S+) (?P<ms>\d+)$'''
-
-[[metric]]
-name = "requests_total"
-type = "counter"
-help = "Requests."
-labels = ["method"]
-
-[[metric]]
-name = "duration_seconds"
-type = "histogram"
-help = "Duration."
-value = "ms"
-scale = 0.001
-buckets = [0.1, 1]
-"#;
+const RULES: &str = common::METHOD_DURATION_RULES;
 
 struct Setup {
     _dir: tempfile::TempDir,

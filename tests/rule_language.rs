@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use logtally::engine::{Engine, sources_for};
+use logtally::engine::{Engine, attach_sources};
 use logtally::exposition;
 use logtally::metrics::Store;
 use logtally::rules::RuleSet;
@@ -638,10 +638,7 @@ fn samples_by_log(rules: &str, logs: &[(&str, &[&str])]) -> String {
     let mut store = Store::new(&rules);
     let mut engine = Engine::new(rules.clone());
     for (path, lines) in logs {
-        let mut sources = sources_for(&rules, Some(Path::new(path)), true);
-        for source in &sources {
-            store.attach(&rules, source.file, &source.key);
-        }
+        let mut sources = attach_sources(&rules, &mut store, Some(Path::new(path)), true);
         for line in *lines {
             engine.apply_sources(&mut sources, line.as_bytes(), &mut store);
         }

@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering;
 use std::thread;
 
 use crate::cli::OnceArgs;
-use crate::engine::{Engine, TimeFields, TimeSpan, sources_for};
+use crate::engine::{Engine, TimeFields, TimeSpan, attach_sources};
 use crate::exposition;
 use crate::lines::{LineSplitter, SplitStats};
 use crate::metrics::{SkipReason, Store};
@@ -206,10 +206,7 @@ fn read_file(
 ) -> io::Result<SplitStats> {
     let mut file = open_input(path, reading.counters)?;
     let named = (path.as_os_str() != "-").then_some(path);
-    let mut sources = sources_for(engine.rules(), named, false);
-    for source in &sources {
-        store.attach(engine.rules(), source.file, &source.key);
-    }
+    let mut sources = attach_sources(engine.rules(), store, named, false);
     let mut splitter = LineSplitter::new(reading.max_line_bytes);
     let mut buffer = vec![0u8; READ_CHUNK_BYTES];
     let mut emit = |line: &[u8]| engine.apply_sources(&mut sources, line, store);
@@ -322,7 +319,8 @@ fn report_unmatched_and_skipped(rules: &RuleSet, store: &Store, lines: u64) {
         if *unmatched > 0 {
             let path = file.path.display();
             eprintln!(
-                "logtally: {path}: {unmatched} of {lines} line(s) matched no pattern of the rule file"
+                "logtally: {path}: {unmatched} of {lines} line(s) matched no pattern of the rule \
+                 file"
             );
         }
     }

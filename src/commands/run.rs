@@ -16,7 +16,7 @@ use std::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::cli::RunArgs;
-use crate::engine::{Engine, SourceRule, sources_for};
+use crate::engine::{Engine, SourceRule, attach_sources};
 use crate::http::{self, Site};
 use crate::live::{Current, Live};
 use crate::logging::recent::RecentEvents;
@@ -298,15 +298,6 @@ fn restore_state(path: &Path, rules: &RuleSet, store: &mut Store, tailer: &mut T
     }
 }
 
-/// The rule files that apply to the log at `path`, with the series they start with added.
-fn attach_sources(rules: &RuleSet, store: &mut Store, path: &Path) -> Vec<SourceRule> {
-    let sources = sources_for(rules, Some(path), true);
-    for source in &sources {
-        store.attach(rules, source.file, &source.key);
-    }
-    sources
-}
-
 /// Most log paths whose applicable rule files are remembered at once.
 const MAX_REMEMBERED_PATHS: usize = 4096;
 
@@ -333,7 +324,7 @@ impl LiveSink {
         }
         self.engine = Engine::new(rules.clone());
         for (path, sources) in &mut self.applicable {
-            *sources = attach_sources(rules, store, path);
+            *sources = attach_sources(rules, store, Some(path), true);
         }
     }
 }
@@ -347,7 +338,7 @@ impl LineSink for LiveSink {
         let sources = self
             .applicable
             .entry(path.to_path_buf())
-            .or_insert_with(|| attach_sources(rules, store, path));
+            .or_insert_with(|| attach_sources(rules, store, Some(path), true));
         store.set_clock(now_ms());
         feed(&mut |line| self.engine.apply_sources(sources, line, store));
     }
@@ -358,13 +349,13 @@ impl LineSink for LiveSink {
         let Current { rules, store } = &mut *current;
         self.follow_reload(rules, store);
         if self.applicable.len() >= MAX_REMEMBERED_PATHS {
-            // Logs come and go (pods on a node); the entries of gone ones are dropped with the
-            // rest, and those still read are worked out again at their next lines.
+            // Logs come and go, as pods do on a node. The entries of gone logs are dropped with
+            // the rest, and those still read are worked out again at their next lines.
             self.applicable.clear();
         }
         self.applicable
             .entry(path.to_path_buf())
-            .or_insert_with(|| attach_sources(rules, store, path));
+            .or_insert_with(|| attach_sources(rules, store, Some(path), true));
     }
 
     fn checkpoint(&mut self, files: Vec<SavedFile>) {

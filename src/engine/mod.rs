@@ -40,7 +40,8 @@ pub struct SourceRule {
 }
 
 impl SourceRule {
-    /// The rule file with index `file`, for a log whose source key is `key`.
+    /// Creates the source of the rule file with index `file`, for a log whose source key is
+    /// `key`.
     pub fn new(file: usize, key: Box<[u8]>) -> SourceRule {
         SourceRule {
             file,
@@ -50,9 +51,9 @@ impl SourceRule {
     }
 }
 
-/// The rule files to apply to the log at `path`, with its label values. The daemon applies a
-/// rule file only to the logs its `files` globs match (`respect_globs`); `once` applies every
-/// rule file to every input. Standard input has no path.
+/// Returns the rule files to apply to the log at `path`, with its label values. The daemon
+/// applies a rule file only to the logs its `files` globs match (`respect_globs`), while
+/// `once` applies every rule file to every input. Standard input has no path.
 pub fn sources_for(rules: &RuleSet, path: Option<&Path>, respect_globs: bool) -> Vec<SourceRule> {
     let absolute = path.and_then(|path| std::path::absolute(path).ok());
     rules
@@ -64,6 +65,21 @@ pub fn sources_for(rules: &RuleSet, path: Option<&Path>, respect_globs: bool) ->
         })
         .map(|(index, file)| SourceRule::new(index, source_key(file, absolute.as_deref())))
         .collect()
+}
+
+/// Returns the rule files to apply to the log at `path`, as [`sources_for`] does, after adding
+/// to `store` the series their metrics start with for that log.
+pub fn attach_sources(
+    rules: &RuleSet,
+    store: &mut Store,
+    path: Option<&Path>,
+    respect_globs: bool,
+) -> Vec<SourceRule> {
+    let sources = sources_for(rules, path, respect_globs);
+    for source in &sources {
+        store.attach(rules, source.file, &source.key);
+    }
+    sources
 }
 
 /// Encodes the source label values a log at `path` gives a rule file: from the first `files`
@@ -406,7 +422,7 @@ impl Engine {
     }
 }
 
-/// The fields of a metric's own regex on a line the regex set says it matches.
+/// Returns the fields of a metric's own regex on a line the regex set reports it matches.
 fn own_fields<'a>(
     metric: &'a MetricRule,
     locations: Option<&'a mut CaptureLocations>,

@@ -15,6 +15,27 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// Rules for lines `METHOD MILLISECONDS`: a request counter by method and a duration
+/// histogram in seconds, for the tests of serving, reloading and negotiating formats.
+pub const METHOD_DURATION_RULES: &str = r#"
+[parse]
+regex = '''^(?P<method>\S+) (?P<ms>\d+)$'''
+
+[[metric]]
+name = "requests_total"
+type = "counter"
+help = "Requests."
+labels = ["method"]
+
+[[metric]]
+name = "duration_seconds"
+type = "histogram"
+help = "Duration."
+value = "ms"
+scale = 0.001
+buckets = [0.1, 1]
+"#;
+
 /// The `logtally` binary built for these tests.
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_logtally")
