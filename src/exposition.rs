@@ -50,7 +50,7 @@ impl Format {
         best.1
     }
 
-    /// The preference among formats of equal quality.
+    /// Returns the preference among formats of equal quality: the higher, the more preferred.
     fn rank(self) -> u8 {
         match self {
             Format::Prometheus => 0,

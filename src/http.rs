@@ -352,9 +352,9 @@ enum Coding {
     Identity,
 }
 
-/// Picks the coding for an `Accept-Encoding` header: gzip when listed (directly or as `*`)
-/// with a quality above zero, else the uncompressed body unless the header rejects it
-/// (`identity;q=0`, or `*;q=0` without `identity`), in which case there is none to send.
+/// Picks the coding for an `Accept-Encoding` header. Gzip wins when listed (directly or as
+/// `*`) with a quality above zero. Otherwise the body goes uncompressed, unless the header
+/// rejects that too (`identity;q=0`, or `*;q=0` without `identity`), which gives `None`.
 fn choose_coding(accept_encoding: Option<&str>) -> Option<Coding> {
     let Some(header) = accept_encoding else {
         return Some(Coding::Identity);

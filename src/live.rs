@@ -153,7 +153,8 @@ impl Live {
     }
 }
 
-/// Every `files` glob of a rule set, sorted, for telling whether a reload changed them.
+/// Collects every `files` glob of a rule set, sorted, to compare the globs before and after
+/// a reload.
 fn log_globs(rules: &RuleSet) -> Vec<&str> {
     let mut globs: Vec<&str> = rules
         .files

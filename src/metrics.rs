@@ -343,12 +343,12 @@ impl Store {
         store
     }
 
-    /// Adds the series a rule file's metrics start with for a log whose source key is
-    /// `source`, where they are missing: a metric without labels of its own starts at zero,
-    /// as client libraries do, so `rate()` works from the first scrape, and so does each
-    /// label set a metric lists in `initial`. Expiry keeps these series, unless they carry
-    /// labels of a log's source, which disappear with their log (a pod's). Gauges without
-    /// labels start empty, since they have no value before their first line.
+    /// Adds, where missing, the series a rule file's metrics start with for a log whose source
+    /// key is `source`. A metric without labels of its own starts at zero, as client libraries
+    /// do, so `rate()` works from the first scrape. So does each label set a metric lists in
+    /// `initial`. Expiry keeps these series, unless they carry labels of a log's source, which
+    /// go with their log (a pod's). Gauges without labels start empty, since they have no value
+    /// before their first line.
     pub fn attach(&mut self, rules: &RuleSet, file: usize, source: &[u8]) {
         let mut key = Vec::new();
         for metric in &rules.files[file].metrics {

@@ -798,7 +798,7 @@ fn once_notes_that_files_do_not_select() {
 }
 
 #[test]
-fn explain_names_the_filter_that_held_back_an_update() {
+fn explain_names_blocking_filter() {
     let dir = tempfile::tempdir().unwrap();
     let rules = write_file(
         dir.path(),

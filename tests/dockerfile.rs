@@ -160,7 +160,7 @@ fn static_binary() -> std::path::PathBuf {
     target_dir.join("x86_64-unknown-linux-musl/release/logtally")
 }
 
-/// Returns true when an ELF file asks for a dynamic loader (has a `PT_INTERP` program
+/// Returns true when an ELF file requests a dynamic loader (has a `PT_INTERP` program
 /// header), which a static binary does not.
 fn asks_for_loader(elf: &[u8]) -> bool {
     assert_eq!(&elf[..4], b"\x7fELF", "not an ELF file");

@@ -262,8 +262,8 @@ fn deleted_rotation_with_same_first_bytes_not_reread() {
     append(&setup.log, &lines(0..10));
     daemon.wait_for("lines_total", "10", WAIT);
 
-    // The next file starts with the same bytes as the first, so only its inode tells them
-    // apart. The first is rotated, then closed after its grace period.
+    // The next file starts with the same bytes as the first, so only its inode distinguishes
+    // them. The first is rotated, then closed after its grace period.
     std::fs::rename(&setup.log, setup.path("access.log.1")).unwrap();
     append(&setup.log, &lines(0..20));
     daemon.wait_for("lines_total", "30", WAIT);

@@ -120,7 +120,8 @@ fn closest_progress(pattern: &str, source: &Expansion, line: &[u8]) -> String {
         let Ok(regex) = RegexBuilder::new(&prefix).unicode(false).build() else {
             continue;
         };
-        // A run of anchors matches nothing of the line, which says no more than a failure.
+        // A run of anchors matches none of the line, which is no more informative than a
+        // failure.
         if let Some(found) = regex.find(line).filter(|found| found.end() > 0) {
             let matched = String::from_utf8_lossy(&line[..found.end()]);
             return format!(

@@ -61,7 +61,7 @@ pub fn parse_json(line: &[u8], fields: &[String], values: &mut Values) -> bool {
 }
 
 /// Deepest nesting of JSON objects read. The object reader calls itself per level, so a line
-/// of ten thousand `{"a":` must not reach the stack's end; such a line does not parse.
+/// of ten thousand `{"a":` could overflow the stack. Deeper lines do not parse.
 const MAX_JSON_DEPTH: usize = 64;
 
 struct Json<'a> {

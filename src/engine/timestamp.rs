@@ -170,7 +170,7 @@ fn fraction(text: &[u8]) -> (i64, usize, &[u8]) {
     }
     let mut kept = count.min(MAX_FRACTION_DIGITS);
     let mut value = digits(&text[1..1 + kept]).unwrap_or(0);
-    // Trailing zeros say nothing: `.100` is `.1`, printed as such.
+    // Trailing zeros add nothing: `.100` is `.1`, printed as such.
     while kept > 0 && value % 10 == 0 {
         value /= 10;
         kept -= 1;

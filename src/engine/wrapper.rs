@@ -22,13 +22,13 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// The buffer of one stream: 0 for standard output, 1 for standard error.
+    /// Returns the buffer of one stream: 0 for standard output, 1 for standard error.
     pub fn stream(&mut self, stream: usize) -> &mut Vec<u8> {
         &mut self.streams[stream]
     }
 }
 
-/// What one stored line gives.
+/// The result of unwrapping one stored line.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Unwrapped<'a> {
     /// A whole line, found in the stored line itself.
@@ -50,7 +50,7 @@ struct DockerEntry<'a> {
     stream: std::borrow::Cow<'a, str>,
 }
 
-/// The index of a stream's pending buffer.
+/// Returns the index of a stream's pending buffer.
 fn stream_index(stream: &[u8]) -> usize {
     usize::from(stream == b"stderr")
 }

@@ -1,5 +1,5 @@
 //! The Prometheus protobuf exposition format: length-delimited `io.prometheus.client`
-//! `MetricFamily` messages. Prometheus asks for it when native histograms are enabled, since
+//! `MetricFamily` messages. Prometheus requests it when native histograms are enabled, since
 //! the text formats cannot carry native buckets.
 //!
 //! The messages are written by hand: the format is a handful of fields, and a protobuf code
@@ -54,7 +54,7 @@ fn family_message(family: &FamilyDef, series: &FamilySeries) -> Vec<u8> {
     message
 }
 
-/// A `Metric`: its labels and its value.
+/// Encodes a `Metric`: its labels and its value.
 fn metric_message(family: &FamilyDef, key: &[u8], value: &Series) -> Vec<u8> {
     let mut message = Vec::new();
     for (name, value) in family.label_names.iter().zip(label_values(key)) {
@@ -81,8 +81,8 @@ fn metric_message(family: &FamilyDef, key: &[u8], value: &Series) -> Vec<u8> {
     message
 }
 
-/// A `Histogram`: count, sum, the classic buckets (cumulative, without `+Inf`, which the count
-/// gives) and the native buckets when the histogram keeps them.
+/// Encodes a `Histogram`: count, sum, the classic buckets (cumulative, without `+Inf`, which
+/// the count gives) and the native buckets when the histogram keeps them.
 fn histogram_message(family: &FamilyDef, histogram: &Histogram) -> Vec<u8> {
     let mut message = Vec::new();
     put_uint(&mut message, 1, histogram.count);

@@ -3,7 +3,7 @@
 //!
 //! At schema `s`, bucket `i` contains the values in `(base^(i-1), base^i]` with
 //! `base = 2^(2^-s)`, the layout Prometheus's native histograms use. Values whose magnitude is
-//! at most [`ZERO_THRESHOLD`] count in a zero bucket. When a series holds more than
+//! at most [`ZERO_THRESHOLD`] count in a zero bucket. When a series has more than
 //! [`MAX_BUCKETS`] buckets, the schema drops by one: each pair of neighbouring buckets merges
 //! into one twice as wide, as Prometheus's client libraries do.
 
@@ -140,7 +140,7 @@ fn split_exponent(value: f64) -> (f64, i32) {
 mod tests {
     use super::*;
 
-    /// The upper bound of bucket `index` at `schema`.
+    /// Returns the upper bound of bucket `index` at `schema`.
     fn upper_bound(index: i32, schema: i8) -> f64 {
         (f64::from(index) * (-f64::from(schema)).exp2()).exp2()
     }

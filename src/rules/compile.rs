@@ -435,7 +435,8 @@ impl Parser {
         }
     }
 
-    /// The capture-group index of each field, for a regex; empty for other parsers.
+    /// Returns the capture-group index of each field for a regex, and nothing for other
+    /// parsers.
     fn groups(&self, fields: &[String]) -> Vec<Option<usize>> {
         match self {
             Parser::Regex(regex, _) => regex_groups(regex, fields),
@@ -444,7 +445,7 @@ impl Parser {
     }
 }
 
-/// The capture-group index of each field in `regex`.
+/// Returns the capture-group index of each field in `regex`.
 fn regex_groups(regex: &Regex, fields: &[String]) -> Vec<Option<usize>> {
     fields
         .iter()
@@ -511,7 +512,7 @@ struct FieldTable {
     open: bool,
     /// False when the file has no `parse` key at all.
     has_parse: bool,
-    /// Where the fields come from, for messages about an unknown field.
+    /// The source of the fields, named in messages about an unknown field.
     source: &'static str,
 }
 
@@ -528,7 +529,7 @@ impl FieldTable {
         table
     }
 
-    /// A closed table of the named groups of `regexes`, in order of first appearance.
+    /// Builds a closed table of the named groups of `regexes`, in order of first appearance.
     fn from_regexes<'a>(regexes: impl IntoIterator<Item = &'a Regex>) -> FieldTable {
         let mut names: Vec<String> = Vec::new();
         for regex in regexes {
@@ -546,7 +547,8 @@ impl FieldTable {
         }
     }
 
-    /// The index of a field a `[[derive]]` table writes, adding the name when it is new.
+    /// Returns the index of a field a `[[derive]]` table writes, adding the name when it is
+    /// new.
     fn define(&mut self, name: &str) -> usize {
         if let Some(index) = self.names.iter().position(|known| known == name) {
             return index;
@@ -724,7 +726,7 @@ fn build_regex(
     }
 }
 
-/// The built-in sub-patterns plus the file's `[patterns]` table.
+/// Builds the library of sub-patterns: the built-in ones plus the file's `[patterns]` table.
 fn load_library(
     context: &mut FileContext,
     table: Option<&Spanned<std::collections::BTreeMap<String, Spanned<String>>>>,

@@ -105,7 +105,7 @@ pub struct MetricRule {
 }
 
 impl MetricRule {
-    /// The name of the field the metric reads its value from, if any.
+    /// Returns the name of the field the metric reads its value from, if any.
     pub fn value_field_name<'a>(&'a self, file: &'a RuleFile) -> Option<&'a str> {
         let fields = self
             .own_pattern

@@ -9,7 +9,7 @@ use super::{FieldTable, FileContext, compile_regex, resolve_field};
 use crate::rules::Derive;
 use crate::rules::schema::DeriveSpec;
 
-/// What `other` is when an `allow` list gives none.
+/// The value of `other` when an `allow` list gives none.
 const DEFAULT_OTHER: &str = "other";
 
 /// Compiles the `[[derive]]` tables in order, adding each result to the field table so later
@@ -84,7 +84,8 @@ fn is_set(flag: Option<&Spanned<bool>>) -> bool {
     flag.is_some_and(|flag| *flag.get_ref())
 }
 
-/// A derived field is named like a regex group, so the same name works in every place.
+/// Checks that a derived field is named like a regex group, so the same name works in every
+/// place.
 fn check_field_name(context: &mut FileContext, name: &Spanned<String>) {
     let text = name.get_ref();
     let mut chars = text.chars();

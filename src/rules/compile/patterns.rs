@@ -115,7 +115,7 @@ pub struct ExpandError {
 }
 
 impl Library {
-    /// The built-in sub-patterns alone.
+    /// Creates a library of the built-in sub-patterns alone.
     pub fn built_in() -> Library {
         let mut library = Library {
             expanded: HashMap::new(),
