@@ -4,6 +4,7 @@
 //! engine and reused, so a line whose series already exist allocates nothing.
 
 mod derive;
+mod split;
 mod structured;
 mod timestamp;
 mod value;
@@ -12,7 +13,7 @@ mod wrapper;
 use std::path::Path;
 use std::sync::Arc;
 
-use regex::bytes::CaptureLocations;
+pub use split::{GroupSpans, Splitter};
 pub use timestamp::{TimeSpan, format_utc};
 pub use value::ListMode;
 use value::read_values;
@@ -153,14 +154,14 @@ pub struct Engine {
 
 /// Reused parsing state of one rule file.
 struct FileState {
-    /// Capture locations per pattern; `None` for JSON and logfmt patterns.
-    locations: Vec<Option<CaptureLocations>>,
+    /// Group bounds per pattern; `None` for JSON and logfmt patterns.
+    locations: Vec<Option<GroupSpans>>,
     /// Field values of the last JSON or logfmt line.
     values: Values,
     /// Values of the `[[derive]]` fields of the last matched line.
     derived: Derived,
-    /// Capture locations of each metric's own regex, by index in the file's metrics.
-    own_locations: Vec<Option<CaptureLocations>>,
+    /// Group bounds of each metric's own regex, by index in the file's metrics.
+    own_locations: Vec<Option<GroupSpans>>,
     /// The source of a line without a known log, such as a test's input.
     default_source: SourceRule,
 }
@@ -191,7 +192,7 @@ enum Parsed<'a> {
     Captures {
         line: &'a [u8],
         groups: &'a [Option<usize>],
-        locations: &'a CaptureLocations,
+        locations: &'a GroupSpans,
     },
     /// A JSON or logfmt line was parsed: each field's value span, by field index.
     Structured { line: &'a [u8], values: &'a Values },
@@ -249,7 +250,7 @@ impl Engine {
                     .patterns
                     .iter()
                     .map(|pattern| match pattern {
-                        Pattern::Regex { regex, .. } => Some(regex.capture_locations()),
+                        Pattern::Regex { regex, .. } => Some(GroupSpans::new(regex)),
                         Pattern::Json | Pattern::Logfmt => None,
                     })
                     .collect(),
@@ -260,7 +261,7 @@ impl Engine {
                     .iter()
                     .map(|metric| {
                         let own = metric.own_pattern.as_ref()?;
-                        (own.regex.captures_len() > 1).then(|| own.regex.capture_locations())
+                        (own.regex.captures_len() > 1).then(|| GroupSpans::new(&own.regex))
                     })
                     .collect(),
                 default_source: SourceRule::new(index, source_key(file, None)),
@@ -425,13 +426,15 @@ impl Engine {
 /// Returns the fields of a metric's own regex on a line the regex set reports it matches.
 fn own_fields<'a>(
     metric: &'a MetricRule,
-    locations: Option<&'a mut CaptureLocations>,
+    locations: Option<&'a mut GroupSpans>,
     line: &'a [u8],
 ) -> Option<Fields<'a>> {
     let own = metric.own_pattern.as_ref()?;
     let parsed = match locations {
         Some(locations) => {
-            own.regex.captures_read(locations, line)?;
+            if !locations.read(&own.regex, own.splitter.as_ref(), line) {
+                return None;
+            }
             Parsed::Captures {
                 line,
                 groups: &own.groups,
@@ -449,17 +452,22 @@ fn own_fields<'a>(
 /// Tries the patterns in order and returns the fields of the first that matches.
 fn first_match<'a>(
     file: &'a RuleFile,
-    locations: &'a mut [Option<CaptureLocations>],
+    locations: &'a mut [Option<GroupSpans>],
     values: &'a mut Values,
     line: &'a [u8],
 ) -> Option<Parsed<'a>> {
     for (pattern, slot) in file.patterns.iter().zip(locations.iter_mut()) {
         match pattern {
-            Pattern::Regex { regex, groups, .. } => {
+            Pattern::Regex {
+                regex,
+                splitter,
+                groups,
+                ..
+            } => {
                 let Some(locations) = slot.as_mut() else {
                     continue;
                 };
-                if regex.captures_read(locations, line).is_some() {
+                if locations.read(regex, splitter.as_ref(), line) {
                     return Some(Parsed::Captures {
                         line,
                         groups,
@@ -519,8 +527,13 @@ fn update_metric(
 /// Appends a label value to a series key, replacing invalid UTF-8 with U+FFFD so every key,
 /// and so every exported label value, is valid UTF-8.
 pub fn push_label_value(key: &mut Vec<u8>, value: &[u8]) {
-    let value = String::from_utf8_lossy(value);
-    key.extend_from_slice(cut_to_limit(&value).as_bytes());
+    // Almost every value is ASCII, which is valid UTF-8 and may be cut at any byte. The check
+    // costs far less than the lossy conversion.
+    if value.is_ascii() {
+        key.extend_from_slice(&value[..value.len().min(MAX_LABEL_VALUE_BYTES)]);
+    } else {
+        key.extend_from_slice(cut_to_limit(&String::from_utf8_lossy(value)).as_bytes());
+    }
     key.push(KEY_SEPARATOR);
 }
 

@@ -22,7 +22,7 @@ use super::{
     Pattern, RuleFile, RuleSet, Wrapper,
 };
 use crate::decimal::Decimal;
-use crate::engine::ListMode;
+use crate::engine::{ListMode, Splitter};
 
 /// The labels every metric of a file gets after its own: constant labels with their values,
 /// and the names of the labels taken from a log's source.
@@ -314,6 +314,7 @@ impl Builder {
             list,
             own_pattern: own.flatten().map(|(regex, table)| OwnPattern {
                 groups: regex_groups(&regex, &table.names),
+                splitter: Splitter::new(&regex),
                 regex,
                 fields: table.names,
             }),
@@ -426,6 +427,7 @@ impl Parser {
         let groups = self.groups(fields);
         match self {
             Parser::Regex(regex, source) => Pattern::Regex {
+                splitter: Splitter::new(&regex),
                 regex,
                 groups,
                 source,

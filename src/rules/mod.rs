@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use regex::bytes::Regex;
 
 use crate::decimal::Decimal;
-use crate::engine::ListMode;
+use crate::engine::{ListMode, Splitter};
 
 pub use compile::patterns::Expansion;
 pub use error::{LoadError, LoadErrors, Position};
@@ -119,6 +119,8 @@ impl MetricRule {
 #[derive(Debug, Clone)]
 pub struct OwnPattern {
     pub regex: Regex,
+    /// Finds the groups faster than the regex engine, for regexes of the right shape.
+    pub splitter: Option<Splitter>,
     /// The regex's named groups, which the metric's labels, value and filters use.
     pub fields: Vec<String>,
     /// The capture-group index of each field.
@@ -257,6 +259,8 @@ pub enum Pattern {
     /// not define the field.
     Regex {
         regex: Regex,
+        /// Finds the groups faster than the regex engine, for regexes of the right shape.
+        splitter: Option<Splitter>,
         groups: Vec<Option<usize>>,
         /// The regex as written, with the map from the compiled text back to it.
         source: Expansion,

@@ -1,0 +1,624 @@
+//! Matches a regex by walking the line along the regex's fixed text, without the regex engine.
+//!
+//! An access-log regex is usually a chain of fields between fixed separators, such as
+//! `^(?P<a>[^ ]+) (?P<b>[0-9]+|-) "(?P<c>[^"]*)"$`. When no field can contain the first byte of
+//! the fixed text after it, each field of any match ends at the first such byte, so the place of
+//! every group is forced. A walk along the line then finds the match and its groups in one pass:
+//! a field made of one byte class is scanned while its bytes are in the class, and any other
+//! field is cut at its end byte and checked against its alternatives. The regex crate's capture
+//! search follows every group byte by byte and costs several times as much per line. Regexes
+//! of any other shape keep that search, so the walk never changes what a regex matches.
+
+use regex::bytes::{CaptureLocations, Regex};
+use regex_syntax::hir::{Class, Hir, HirKind, Look};
+
+/// A regex in the shape the walk handles, taken apart into its steps.
+#[derive(Debug, Clone)]
+pub struct Splitter {
+    steps: Vec<Step>,
+    /// Whether the regex ends with `$`, so the match must reach the end of the line.
+    to_line_end: bool,
+}
+
+/// One step of the walk along a line.
+#[derive(Debug, Clone)]
+struct Step {
+    part: Part,
+    /// The capture group the step's text belongs to, if any.
+    group: Option<usize>,
+}
+
+/// What one step matches.
+#[derive(Debug, Clone)]
+enum Part {
+    /// One piece.
+    Piece(Piece),
+    /// One of several chains of pieces, followed by the byte `end`, or by the end of the line
+    /// when that is `None`. No chain can contain that byte.
+    Choice {
+        alternatives: Vec<Vec<Piece>>,
+        end: Option<u8>,
+    },
+}
+
+/// The smallest part of a regex the walk matches.
+#[derive(Debug, Clone)]
+enum Piece {
+    /// Fixed text.
+    Text(Box<[u8]>),
+    /// Between `min` and `max` bytes of a class, taken greedily.
+    Run(Run),
+}
+
+/// Between `min` and `max` bytes of a class.
+#[derive(Debug, Clone)]
+struct Run {
+    class: Box<[bool; 256]>,
+    /// The bytes outside the class, when there are one to three of them, as in `[^"]` or
+    /// `[^ "]`. A vectorized search for them passes over long fields faster than a byte loop.
+    outside: Option<Outside>,
+    min: u32,
+    max: u32,
+}
+
+/// One to three bytes a vectorized search finds.
+#[derive(Debug, Clone, Copy)]
+enum Outside {
+    One(u8),
+    Two(u8, u8),
+    Three(u8, u8, u8),
+}
+
+impl Outside {
+    /// Returns the bytes outside `class` if there are one to three.
+    fn of(class: &[bool; 256]) -> Option<Outside> {
+        let mut bytes = (0..=u8::MAX).filter(|&byte| !class[usize::from(byte)]);
+        let outside = match (bytes.next(), bytes.next(), bytes.next()) {
+            (Some(a), None, _) => Outside::One(a),
+            (Some(a), Some(b), None) => Outside::Two(a, b),
+            (Some(a), Some(b), Some(c)) => Outside::Three(a, b, c),
+            (None, ..) => return None,
+        };
+        bytes.next().is_none().then_some(outside)
+    }
+
+    /// Returns the position of the first of the bytes in `text`.
+    #[inline]
+    fn find(self, text: &[u8]) -> Option<usize> {
+        match self {
+            Outside::One(a) => memchr::memchr(a, text),
+            Outside::Two(a, b) => memchr::memchr2(a, b, text),
+            Outside::Three(a, b, c) => memchr::memchr3(a, b, c, text),
+        }
+    }
+}
+
+impl Run {
+    /// Creates a run of `min` to `max` bytes of `class`.
+    fn new(class: Box<[bool; 256]>, min: u32, max: Option<u32>) -> Run {
+        Run {
+            outside: Outside::of(&class),
+            class,
+            min,
+            max: max.unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Returns where the run that starts at `at` ends, or `None` if fewer than `min` bytes
+    /// of the class follow.
+    #[inline]
+    fn end(&self, text: &[u8], at: usize) -> Option<usize> {
+        let rest = &text[at..];
+        let limit = rest.len().min(self.max as usize);
+        let taken = match self.outside {
+            Some(outside) => outside.find(&rest[..limit]),
+            None => {
+                let class: &[bool; 256] = &self.class;
+                rest[..limit]
+                    .iter()
+                    .position(|&byte| !class[usize::from(byte)])
+            }
+        };
+        let taken = taken.unwrap_or(limit);
+        (taken >= self.min as usize).then_some(at + taken)
+    }
+
+    /// Tells whether the run always takes the same number of bytes.
+    fn is_fixed(&self) -> bool {
+        self.min == self.max
+    }
+}
+
+impl Splitter {
+    /// Returns a splitter for `regex` when its shape allows, or `None` for a regex whose
+    /// groups need the regex engine's own search. The regex must start with `^` and end with
+    /// `$` or with fixed text; in between come fixed text, byte classes with a repetition, and
+    /// groups of alternatives made of those two. A part of variable length must be followed by
+    /// fixed text whose first byte the part cannot contain, or by the end of the line.
+    pub fn new(regex: &Regex) -> Option<Splitter> {
+        let hir = regex_syntax::ParserBuilder::new()
+            .unicode(false)
+            .utf8(false)
+            .build()
+            .parse(regex.as_str())
+            .ok()?;
+        let HirKind::Concat(parts) = hir.kind() else {
+            return None;
+        };
+        let (first, rest) = parts.split_first()?;
+        if *first.kind() != HirKind::Look(Look::Start) {
+            return None;
+        }
+        let (last, middle) = rest.split_last()?;
+        let (middle, to_line_end) = match last.kind() {
+            HirKind::Look(Look::End) => (middle, true),
+            _ => (rest, false),
+        };
+        let steps = top_steps(middle, to_line_end)?;
+        Some(Splitter { steps, to_line_end })
+    }
+
+    /// Matches `line` and writes the bounds of every group into `spans`, indexed by group.
+    /// Returns whether the line matches; if it does not, `spans` is left partly written.
+    /// Every group is a step of its own, so a match writes every group.
+    pub fn split(&self, line: &[u8], spans: &mut [Option<(usize, usize)>]) -> bool {
+        let mut at = 0;
+        for step in &self.steps {
+            let end = match &step.part {
+                Part::Piece(piece) => piece_end(piece, line, at),
+                Part::Choice { alternatives, end } => choice_end(alternatives, *end, line, at),
+            };
+            let Some(end) = end else {
+                return false;
+            };
+            if let Some(group) = step.group {
+                spans[group] = Some((at, end));
+            }
+            at = end;
+        }
+        if self.to_line_end && at != line.len() {
+            return false;
+        }
+        spans[0] = Some((0, at));
+        true
+    }
+}
+
+/// Returns where `piece`, starting at `at`, ends in `text`, or `None` if it does not match
+/// there.
+#[inline(always)]
+fn piece_end(piece: &Piece, text: &[u8], at: usize) -> Option<usize> {
+    match piece {
+        Piece::Text(fixed) => {
+            let end = at + fixed.len();
+            // Fixed text is short, so a plain loop beats a call to `memcmp`.
+            let same = text
+                .get(at..end)?
+                .iter()
+                .zip(fixed.iter())
+                .all(|(byte, expected)| byte == expected);
+            same.then_some(end)
+        }
+        Piece::Run(run) => run.end(text, at),
+    }
+}
+
+/// Returns where a choice starting at `at` ends: where the first chain that matches there
+/// ends, provided the choice's end byte or the end of the line comes next.
+///
+/// The chains take their runs greedily, and that finds the only possible end. No chain can
+/// contain the end byte, so a chain's text in any match stops at the first end byte, and a
+/// run before fixed text stops at the first byte outside its class, as the text must start
+/// there.
+fn choice_end(
+    alternatives: &[Vec<Piece>],
+    end: Option<u8>,
+    text: &[u8],
+    at: usize,
+) -> Option<usize> {
+    alternatives.iter().find_map(|chain| {
+        let stop = chain
+            .iter()
+            .try_fold(at, |at, piece| piece_end(piece, text, at))?;
+        let ends_here = match end {
+            Some(byte) => text.get(stop) == Some(&byte),
+            None => stop == text.len(),
+        };
+        ends_here.then_some(stop)
+    })
+}
+
+/// Turns the parts of the regex between `^` and its end into steps, or returns `None` when
+/// their shape does not allow the walk.
+fn top_steps(parts: &[Hir], to_line_end: bool) -> Option<Vec<Step>> {
+    let parts: Vec<&Hir> = parts.iter().filter(|part| !is_empty(part)).collect();
+    let mut steps = Vec::with_capacity(parts.len());
+    for (index, part) in parts.iter().enumerate() {
+        let (group, inner) = match part.kind() {
+            HirKind::Capture(capture) => (Some(capture.index as usize), &*capture.sub),
+            _ => (None, *part),
+        };
+        if inner.properties().explicit_captures_len() > 0 {
+            return None;
+        }
+        let next = parts.get(index + 1).copied();
+        let part = match simple_piece(inner) {
+            Some(piece) if is_bounded(&piece, next, to_line_end) => Part::Piece(piece),
+            Some(_) => return None,
+            None => choice(inner, next, to_line_end)?,
+        };
+        steps.push(Step { part, group });
+    }
+    Some(steps)
+}
+
+/// Returns fixed text or a run for a part that is one of those, and `None` for others.
+fn simple_piece(hir: &Hir) -> Option<Piece> {
+    match hir.kind() {
+        HirKind::Literal(literal) => Some(Piece::Text(literal.0.clone())),
+        HirKind::Class(_) => Some(Piece::Run(Run::new(byte_class(hir)?, 1, Some(1)))),
+        HirKind::Repetition(repetition) => Some(Piece::Run(Run::new(
+            byte_class(&repetition.sub)?,
+            repetition.min,
+            repetition.max,
+        ))),
+        _ => None,
+    }
+}
+
+/// Returns a choice for a part that is a chain or alternatives of chains of fixed text and
+/// runs, ending before the fixed text that follows it or at the end of the line.
+fn choice(hir: &Hir, next: Option<&Hir>, to_line_end: bool) -> Option<Part> {
+    let end = match next.map(Hir::kind) {
+        Some(HirKind::Literal(literal)) => Some(literal.0[0]),
+        None if to_line_end => None,
+        _ => return None,
+    };
+    let branches = match hir.kind() {
+        HirKind::Alternation(branches) => branches.as_slice(),
+        _ => std::slice::from_ref(hir),
+    };
+    let alternatives = branches
+        .iter()
+        .map(chain_pieces)
+        .collect::<Option<Vec<_>>>()?;
+    if let Some(byte) = end
+        && may_contain(hir, byte)
+    {
+        return None;
+    }
+    Some(Part::Choice { alternatives, end })
+}
+
+/// Returns the pieces of one alternative, or `None` when a run of variable length in it
+/// could run into what follows it.
+fn chain_pieces(hir: &Hir) -> Option<Vec<Piece>> {
+    let parts: Vec<&Hir> = match hir.kind() {
+        HirKind::Concat(parts) => parts.iter().collect(),
+        _ => vec![hir],
+    };
+    let parts: Vec<&Hir> = parts.into_iter().filter(|part| !is_empty(part)).collect();
+    let pieces = parts
+        .iter()
+        .map(|part| simple_piece(part))
+        .collect::<Option<Vec<_>>>()?;
+    for (index, piece) in pieces.iter().enumerate() {
+        if let Piece::Run(run) = piece
+            && !run.is_fixed()
+        {
+            match pieces.get(index + 1) {
+                None => {}
+                Some(Piece::Text(text)) if !run.class[usize::from(text[0])] => {}
+                Some(_) => return None,
+            }
+        }
+    }
+    Some(pieces)
+}
+
+/// Tells whether a top-level piece of variable length is followed by something that ends it
+/// where any match must end it: fixed text whose first byte it cannot contain, or the end of
+/// the line.
+fn is_bounded(piece: &Piece, next: Option<&Hir>, to_line_end: bool) -> bool {
+    let Piece::Run(run) = piece else {
+        return true;
+    };
+    if run.is_fixed() {
+        return true;
+    }
+    match next.map(Hir::kind) {
+        Some(HirKind::Literal(literal)) => !run.class[usize::from(literal.0[0])],
+        None => to_line_end,
+        Some(_) => false,
+    }
+}
+
+/// Tells whether a part matches only the empty text and can be left out.
+fn is_empty(hir: &Hir) -> bool {
+    matches!(hir.kind(), HirKind::Empty)
+}
+
+/// Returns the bytes a class or a one-byte literal matches, or `None` for anything else,
+/// including a Unicode class with characters beyond ASCII, which take several bytes.
+fn byte_class(hir: &Hir) -> Option<Box<[bool; 256]>> {
+    let mut class = Box::new([false; 256]);
+    match hir.kind() {
+        HirKind::Literal(literal) if literal.0.len() == 1 => {
+            class[usize::from(literal.0[0])] = true
+        }
+        HirKind::Class(Class::Bytes(bytes)) => {
+            for range in bytes.ranges() {
+                for byte in range.start()..=range.end() {
+                    class[usize::from(byte)] = true;
+                }
+            }
+        }
+        HirKind::Class(Class::Unicode(unicode)) => {
+            for range in unicode.ranges() {
+                let (start, end) = (
+                    u8::try_from(range.start()).ok()?,
+                    u8::try_from(range.end()).ok()?,
+                );
+                if end >= 0x80 {
+                    return None;
+                }
+                for byte in start..=end {
+                    class[usize::from(byte)] = true;
+                }
+            }
+        }
+        _ => return None,
+    }
+    Some(class)
+}
+
+/// Tells whether any text that `hir` matches could contain `byte`.
+fn may_contain(hir: &Hir, byte: u8) -> bool {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => false,
+        HirKind::Literal(literal) => literal.0.contains(&byte),
+        HirKind::Class(Class::Bytes(class)) => class
+            .ranges()
+            .iter()
+            .any(|range| (range.start()..=range.end()).contains(&byte)),
+        // In UTF-8, a character above U+007F is written with bytes 0x80 to 0xFF only.
+        HirKind::Class(Class::Unicode(class)) => class.ranges().iter().any(|range| {
+            let (start, end) = (u32::from(range.start()), u32::from(range.end()));
+            (start..=end).contains(&u32::from(byte)) || (byte >= 0x80 && end >= 0x80)
+        }),
+        HirKind::Repetition(repetition) => may_contain(&repetition.sub, byte),
+        HirKind::Capture(capture) => may_contain(&capture.sub, byte),
+        HirKind::Concat(parts) | HirKind::Alternation(parts) => {
+            parts.iter().any(|part| may_contain(part, byte))
+        }
+    }
+}
+
+/// Where each capture group of a regex lies in the last line the regex matched.
+#[derive(Debug, Clone)]
+pub struct GroupSpans {
+    /// The regex engine's own record, for regexes without a splitter.
+    locations: CaptureLocations,
+    /// The bounds of each group, by group index.
+    spans: Vec<Option<(usize, usize)>>,
+}
+
+impl GroupSpans {
+    /// Creates room for the groups of `regex`.
+    pub fn new(regex: &Regex) -> GroupSpans {
+        GroupSpans {
+            locations: regex.capture_locations(),
+            spans: vec![None; regex.captures_len()],
+        }
+    }
+
+    /// Matches `regex` against `line`, with `splitter` when it has one, and records where its
+    /// groups lie. Returns whether the regex matched.
+    pub fn read(&mut self, regex: &Regex, splitter: Option<&Splitter>, line: &[u8]) -> bool {
+        if let Some(splitter) = splitter {
+            return splitter.split(line, &mut self.spans);
+        }
+        if regex.captures_read(&mut self.locations, line).is_none() {
+            return false;
+        }
+        for (group, span) in self.spans.iter_mut().enumerate() {
+            *span = self.locations.get(group);
+        }
+        true
+    }
+
+    /// Returns the bounds of a group in the last matched line, or `None` if it did not take
+    /// part in the match.
+    #[inline]
+    pub fn get(&self, group: usize) -> Option<(usize, usize)> {
+        self.spans.get(group).copied().flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use regex::bytes::RegexBuilder;
+
+    use super::*;
+
+    fn regex(text: &str) -> Regex {
+        RegexBuilder::new(text).unicode(false).build().unwrap()
+    }
+
+    /// Returns each group's text as the splitter and as the regex engine find it.
+    fn both_ways(text: &str, line: &str) -> (Vec<Option<String>>, Vec<Option<String>>) {
+        let regex = regex(text);
+        let splitter = Splitter::new(&regex).expect("the regex can be split");
+        let mut split = GroupSpans::new(&regex);
+        let mut searched = GroupSpans::new(&regex);
+        assert!(split.read(&regex, Some(&splitter), line.as_bytes()));
+        assert!(searched.read(&regex, None, line.as_bytes()));
+        let texts = |spans: &GroupSpans| {
+            (0..regex.captures_len())
+                .map(|group| {
+                    spans
+                        .get(group)
+                        .map(|(start, end)| line[start..end].to_string())
+                })
+                .collect()
+        };
+        (texts(&split), texts(&searched))
+    }
+
+    #[test]
+    fn splits_a_chain_of_fields_like_the_regex_engine() {
+        let text = r#"^\[(?P<time>[0-9:]+)\] "(?P<method>[A-Z]+) (?P<path>[^ "]*)" (?P<code>[0-9]{3}|-) [^ ]+ "(?P<agent>[^"]*)"$"#;
+        let (split, searched) =
+            both_ways(text, r#"[10:00:01] "GET /a/b" 200 x-y "curl/8.0 (linux)""#);
+
+        assert_eq!(split, searched);
+        assert_eq!(
+            split,
+            [
+                Some(r#"[10:00:01] "GET /a/b" 200 x-y "curl/8.0 (linux)""#),
+                Some("10:00:01"),
+                Some("GET"),
+                Some("/a/b"),
+                Some("200"),
+                Some("curl/8.0 (linux)"),
+            ]
+            .map(|text| text.map(String::from))
+        );
+    }
+
+    #[test]
+    fn finds_empty_fields_and_a_match_that_ends_before_the_line() {
+        let text = r"^(?P<a>[a-z]*),(?P<b>[0-9]*);";
+        let (split, searched) = both_ways(text, ",12;rest");
+
+        assert_eq!(split, searched);
+        assert_eq!(
+            split,
+            [Some(",12;"), Some(""), Some("12")].map(|text| text.map(String::from))
+        );
+    }
+
+    #[test]
+    fn reports_a_line_the_regex_does_not_match() {
+        let regex = regex(r"^(?P<a>[a-z]+) (?P<b>[0-9]+)$");
+        let splitter = Splitter::new(&regex).unwrap();
+        let mut spans = GroupSpans::new(&regex);
+
+        assert!(!spans.read(&regex, Some(&splitter), b"abc 12x"));
+        assert!(!spans.read(&regex, Some(&splitter), b"abc 12 "));
+        assert!(!spans.read(&regex, Some(&splitter), b"abc"));
+        assert!(spans.read(&regex, Some(&splitter), b"abc 12"));
+    }
+
+    #[test]
+    fn leaves_regexes_whose_fields_may_hold_their_end_to_the_regex_engine() {
+        for text in [
+            // A field that may contain the space that ends it.
+            r"^(?P<a>.*) (?P<b>[0-9]+)$",
+            // A lazy field may contain it too.
+            r"^(?P<a>.*?) (?P<b>[0-9]+)$",
+            // Two fields in a row.
+            r"^(?P<a>[a-z]+)(?P<b>[0-9]+)$",
+            // A last field without `$`.
+            r"^(?P<a>[a-z]+) (?P<b>[0-9]+)",
+            // No `^`.
+            r"(?P<a>[a-z]+) (?P<b>[0-9]+)$",
+            // A group inside a group.
+            r"^(?P<a>(?P<b>[a-z]+)x) [0-9]+$",
+            // Non-ASCII characters may contain any byte from 0x80 up.
+            r"(?u)^(?P<a>[^ ]+)\xE9(?P<b>[0-9]+)$",
+            // Multi-line anchors.
+            r"(?m)^(?P<a>[a-z]+) (?P<b>[0-9]+)$",
+        ] {
+            assert!(Splitter::new(&regex(text)).is_none(), "{text}");
+        }
+    }
+
+    #[test]
+    fn accepts_fields_with_alternatives_and_unnamed_fields() {
+        let text = r"^(?P<proto>HTTP/[0-9.]+|-) [0-9]+ (?:[a-z]+|-) (?P<code>[0-9]{1,3})$";
+        let (split, searched) = both_ways(text, "HTTP/1.1 17 abc 404");
+
+        assert_eq!(split, searched);
+        assert_eq!(split[1].as_deref(), Some("HTTP/1.1"));
+        assert_eq!(split[2].as_deref(), Some("404"));
+    }
+
+    /// Mutates `line` at random: replaces, inserts or removes a few bytes from `alphabet`.
+    fn mutate(line: &[u8], alphabet: &[u8], random: &mut impl FnMut() -> usize) -> Vec<u8> {
+        let mut line = line.to_vec();
+        for _ in 0..1 + random() % 3 {
+            let at = random() % (line.len() + 1);
+            let byte = alphabet[random() % alphabet.len()];
+            match random() % 3 {
+                0 if at < line.len() => line[at] = byte,
+                1 => line.insert(at, byte),
+                _ if at < line.len() => {
+                    line.remove(at);
+                }
+                _ => line.push(byte),
+            }
+        }
+        line
+    }
+
+    #[test]
+    fn agrees_with_the_regex_engine_on_mutated_lines() {
+        let cases: [(&str, &str); 5] = [
+            (
+                r#"(?-u)^\[(?P<time>[0-9]{4}-[0-9]{2}T[0-9:]{8}\.[0-9]{3}Z)\] "(?P<method>[A-Z]+) (?P<path>[^ "]*) (?P<proto>HTTP/[0-9.]+|-)" (?P<code>[0-9]{1,3}|-) (?P<flags>[^ ]+) (?P<bytes>[0-9]+|-) "(?P<agent>[^"]*)" "(?P<host>[!#-~]*)"$"#,
+                r#"[2024-12T10:00:01.123Z] "GET /a/b HTTP/1.1" 200 - 1234 "curl/8.0 (x)" "example.com:80""#,
+            ),
+            (
+                r"^(?P<ip>[0-9.]+) - (?P<user>[^ ]+) \[(?P<time>[^\]]+)\] (?P<ms>[0-9]+\.[0-9]+|[0-9]+|-)$",
+                "10.0.0.1 - bob [04/Dec/2024:10:00:01 +0000] 12.5",
+            ),
+            (
+                r"^(?P<a>[a-z]{2,4}),(?P<b>x[0-9]*|y|);(?P<c>[0-9]{2}):",
+                "abc,x12;07:tail",
+            ),
+            (r"^(?i)get (?P<n>[0-9]+)$", "GeT 42"),
+            (
+                r"^(?P<a>[^,]*),(?:[0-9]+|[a-z]+),(?P<b>.*)$",
+                "one,abc,two,three",
+            ),
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut random = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as usize
+        };
+        for (text, sample) in cases {
+            let regex = regex(text);
+            let splitter = Splitter::new(&regex).unwrap_or_else(|| panic!("{text} can be split"));
+            let alphabet: Vec<u8> = sample.bytes().chain(*b" -\"]xZ9\xff").collect();
+            let mut split = GroupSpans::new(&regex);
+            let mut searched = GroupSpans::new(&regex);
+            let mut matched = 0;
+            for round in 0..20_000 {
+                let line = match round {
+                    0 => sample.as_bytes().to_vec(),
+                    _ => mutate(sample.as_bytes(), &alphabet, &mut random),
+                };
+                let found = split.read(&regex, Some(&splitter), &line);
+                assert_eq!(
+                    found,
+                    searched.read(&regex, None, &line),
+                    "{text} on {line:?}"
+                );
+                if found {
+                    matched += 1;
+                    for group in 0..regex.captures_len() {
+                        assert_eq!(split.get(group), searched.get(group), "{text} on {line:?}");
+                    }
+                }
+            }
+            assert!(
+                matched > 100,
+                "{text}: only {matched} mutated lines matched"
+            );
+        }
+    }
+}
