@@ -52,6 +52,9 @@ impl Decimal {
     /// exponent (`12`, `-0.5`, `.25`, `1.5e3`). Returns `None` for anything else, including
     /// empty text, `-`, `NaN`, infinities and surrounding white space.
     pub fn parse(text: &[u8]) -> Option<Decimal> {
+        if let Some(whole) = parse_whole(text) {
+            return Some(Decimal::new(whole, 0).normalized());
+        }
         let (negative, rest) = match text.first() {
             Some(b'-') => (true, &text[1..]),
             Some(b'+') => (false, &text[1..]),
@@ -188,6 +191,18 @@ impl fmt::Display for Decimal {
             i32::from(self.exponent),
         )
     }
+}
+
+/// Reads text of only digits, few enough to need no rounding: the commonest value in logs, read
+/// without the bookkeeping of [`parse_digits`].
+fn parse_whole(text: &[u8]) -> Option<i64> {
+    if text.is_empty() || text.len() > MAX_DIGITS as usize {
+        return None;
+    }
+    text.iter().try_fold(0, |total: i64, &byte| {
+        byte.is_ascii_digit()
+            .then(|| total * 10 + i64::from(byte - b'0'))
+    })
 }
 
 /// Reads `digits[.digits]`, rounding to at most [`MAX_DIGITS`] significant digits. Returns the
@@ -482,6 +497,9 @@ fn parse_i128_decimal(text: &[u8]) -> Option<(i128, i16)> {
 
 /// Adds two decimals exactly, or returns `None` when the result does not fit.
 fn exact_add(a: i128, a_exponent: i16, b: i128, b_exponent: i16) -> Option<(i128, i16)> {
+    if a_exponent == b_exponent {
+        return Some((a.checked_add(b)?, a_exponent));
+    }
     let exponent = a_exponent.min(b_exponent);
     let a = a.checked_mul(pow10(a_exponent - exponent)?)?;
     let b = b.checked_mul(pow10(b_exponent - exponent)?)?;
@@ -489,8 +507,19 @@ fn exact_add(a: i128, a_exponent: i16, b: i128, b_exponent: i16) -> Option<(i128
 }
 
 fn pow10(exponent: i16) -> Option<i128> {
-    10i128.checked_pow(u32::try_from(exponent).ok()?)
+    POWERS_OF_TEN.get(usize::try_from(exponent).ok()?).copied()
 }
+
+/// The powers of ten an `i128` holds, by exponent.
+const POWERS_OF_TEN: [i128; 39] = {
+    let mut powers = [1; 39];
+    let mut index = 1;
+    while index < powers.len() {
+        powers[index] = powers[index - 1] * 10;
+        index += 1;
+    }
+    powers
+};
 
 fn strip_zeros(mut mantissa: i128, mut exponent: i32) -> (i128, i32) {
     while mantissa != 0 && mantissa % 10 == 0 {
