@@ -3,11 +3,12 @@
 //! An access-log regex is usually a chain of fields between fixed separators, such as
 //! `^(?P<a>[^ ]+) (?P<b>[0-9]+|-) "(?P<c>[^"]*)"$`. When no field can contain the first byte of
 //! the fixed text after it, each field of any match ends at the first such byte, so the place of
-//! every group is forced. A walk along the line then finds the match and its groups in one pass:
-//! a field made of one byte class is scanned while its bytes are in the class, and any other
-//! field is cut at its end byte and checked against its alternatives. The regex crate's capture
-//! search follows every group byte by byte and costs several times as much per line. Regexes
-//! of any other shape keep that search, so the walk never changes what a regex matches.
+//! every group is forced. A walk along the line then finds the match and its groups in one pass.
+//! A field made of one byte class is scanned while its bytes are in the class. A field with
+//! alternatives tries each in turn until one stops just before the field's end byte. The regex
+//! crate's capture search follows every group byte by byte and costs several times as much per
+//! line. Regexes of any other shape keep that search, so the walk never changes what a regex
+//! matches.
 
 use regex::bytes::{CaptureLocations, Regex};
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
@@ -28,7 +29,7 @@ struct Step {
     group: Option<usize>,
 }
 
-/// What one step matches.
+/// The text one step matches.
 #[derive(Debug, Clone)]
 enum Part {
     /// One piece.
@@ -39,6 +40,10 @@ enum Part {
         alternatives: Vec<Vec<Piece>>,
         end: Option<u8>,
     },
+    /// The start of the step's group, which spans the steps up to its [`Part::Close`].
+    Open,
+    /// The end of the step's group.
+    Close,
 }
 
 /// The smallest part of a regex the walk matches.
@@ -110,7 +115,7 @@ impl Run {
     fn end(&self, text: &[u8], at: usize) -> Option<usize> {
         let rest = &text[at..];
         let limit = rest.len().min(self.max as usize);
-        let taken = match self.outside {
+        let length = match self.outside {
             Some(outside) => outside.find(&rest[..limit]),
             None => {
                 let class: &[bool; 256] = &self.class;
@@ -119,11 +124,11 @@ impl Run {
                     .position(|&byte| !class[usize::from(byte)])
             }
         };
-        let taken = taken.unwrap_or(limit);
-        (taken >= self.min as usize).then_some(at + taken)
+        let length = length.unwrap_or(limit);
+        (length >= self.min as usize).then_some(at + length)
     }
 
-    /// Tells whether the run always takes the same number of bytes.
+    /// Returns whether the run always takes the same number of bytes.
     fn is_fixed(&self) -> bool {
         self.min == self.max
     }
@@ -131,10 +136,12 @@ impl Run {
 
 impl Splitter {
     /// Returns a splitter for `regex` when its shape allows, or `None` for a regex whose
-    /// groups need the regex engine's own search. The regex must start with `^` and end with
-    /// `$` or with fixed text; in between come fixed text, byte classes with a repetition, and
-    /// groups of alternatives made of those two. A part of variable length must be followed by
-    /// fixed text whose first byte the part cannot contain, or by the end of the line.
+    /// groups need the regex engine's own search. The regex must start with `^`. After it come
+    /// fixed text, byte classes with a repetition, and alternatives or optional chains of
+    /// those two, in groups that may nest. A class of variable length must be followed by
+    /// something that cannot start with a byte of the class. Alternatives must be followed by
+    /// fixed text whose first byte they cannot contain. The regex ends with `$` or with a part
+    /// that always takes the same number of bytes.
     pub fn new(regex: &Regex) -> Option<Splitter> {
         let hir = regex_syntax::ParserBuilder::new()
             .unicode(false)
@@ -159,7 +166,8 @@ impl Splitter {
     }
 
     /// Matches `line` and writes the bounds of every group into `spans`, indexed by group.
-    /// Returns whether the line matches; if it does not, `spans` is left partly written.
+    /// Returns whether the line matches. A line that does not match leaves `spans` partly
+    /// written.
     /// Every group is a step of its own, so a match writes every group.
     pub fn split(&self, line: &[u8], spans: &mut [Option<(usize, usize)>]) -> bool {
         let mut at = 0;
@@ -167,6 +175,14 @@ impl Splitter {
             let end = match &step.part {
                 Part::Piece(piece) => piece_end(piece, line, at),
                 Part::Choice { alternatives, end } => choice_end(alternatives, *end, line, at),
+                Part::Open => Some(at),
+                Part::Close => {
+                    if let Some(group) = step.group {
+                        let start = spans[group].map_or(at, |(start, _)| start);
+                        spans[group] = Some((start, at));
+                    }
+                    continue;
+                }
             };
             let Some(end) = end else {
                 return false;
@@ -203,8 +219,8 @@ fn piece_end(piece: &Piece, text: &[u8], at: usize) -> Option<usize> {
     }
 }
 
-/// Returns where a choice starting at `at` ends: where the first chain that matches there
-/// ends, provided the choice's end byte or the end of the line comes next.
+/// Returns where a choice starting at `at` ends. That is the end of the first chain that
+/// matches there and is followed by the choice's end byte, or by the end of the line.
 ///
 /// The chains take their runs greedily, and that finds the only possible end. No chain can
 /// contain the end byte, so a chain's text in any match stops at the first end byte, and a
@@ -228,26 +244,73 @@ fn choice_end(
     })
 }
 
+/// A part of the regex in the order the walk meets it, with groups of several parts opened
+/// and closed around them.
+enum Item<'h> {
+    Open(usize),
+    Close(usize),
+    /// One part, captured as a whole when `group` is set.
+    Part {
+        hir: &'h Hir,
+        group: Option<usize>,
+    },
+}
+
+/// Lists the items of `hir` in walking order.
+fn flatten<'h>(hir: &'h Hir, items: &mut Vec<Item<'h>>) {
+    match hir.kind() {
+        HirKind::Empty => {}
+        HirKind::Concat(parts) => parts.iter().for_each(|part| flatten(part, items)),
+        HirKind::Capture(capture) => {
+            let group = capture.index as usize;
+            let inner = &*capture.sub;
+            if inner.properties().explicit_captures_len() == 0
+                && !matches!(inner.kind(), HirKind::Concat(_))
+            {
+                items.push(Item::Part {
+                    hir: inner,
+                    group: Some(group),
+                });
+            } else {
+                items.push(Item::Open(group));
+                flatten(inner, items);
+                items.push(Item::Close(group));
+            }
+        }
+        _ => items.push(Item::Part { hir, group: None }),
+    }
+}
+
 /// Turns the parts of the regex between `^` and its end into steps, or returns `None` when
 /// their shape does not allow the walk.
 fn top_steps(parts: &[Hir], to_line_end: bool) -> Option<Vec<Step>> {
-    let parts: Vec<&Hir> = parts.iter().filter(|part| !is_empty(part)).collect();
-    let mut steps = Vec::with_capacity(parts.len());
-    for (index, part) in parts.iter().enumerate() {
-        let (group, inner) = match part.kind() {
-            HirKind::Capture(capture) => (Some(capture.index as usize), &*capture.sub),
-            _ => (None, *part),
+    let mut items = Vec::new();
+    parts.iter().for_each(|part| flatten(part, &mut items));
+    let mut steps = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let rest = &items[index + 1..];
+        let step = match *item {
+            Item::Open(group) => Step {
+                part: Part::Open,
+                group: Some(group),
+            },
+            Item::Close(group) => Step {
+                part: Part::Close,
+                group: Some(group),
+            },
+            Item::Part { hir, group } => {
+                if hir.properties().explicit_captures_len() > 0 {
+                    return None;
+                }
+                let part = match simple_piece(hir) {
+                    Some(piece) if is_bounded(&piece, rest, to_line_end) => Part::Piece(piece),
+                    Some(_) => return None,
+                    None => choice(hir, rest, to_line_end)?,
+                };
+                Step { part, group }
+            }
         };
-        if inner.properties().explicit_captures_len() > 0 {
-            return None;
-        }
-        let next = parts.get(index + 1).copied();
-        let part = match simple_piece(inner) {
-            Some(piece) if is_bounded(&piece, next, to_line_end) => Part::Piece(piece),
-            Some(_) => return None,
-            None => choice(inner, next, to_line_end)?,
-        };
-        steps.push(Step { part, group });
+        steps.push(step);
     }
     Some(steps)
 }
@@ -266,22 +329,33 @@ fn simple_piece(hir: &Hir) -> Option<Piece> {
     }
 }
 
-/// Returns a choice for a part that is a chain or alternatives of chains of fixed text and
-/// runs, ending before the fixed text that follows it or at the end of the line.
-fn choice(hir: &Hir, next: Option<&Hir>, to_line_end: bool) -> Option<Part> {
+/// Returns a choice for a part that is a chain, alternatives of chains, or an optional chain
+/// of fixed text and runs, ending before the fixed text that follows it or at the end of the
+/// line.
+fn choice(hir: &Hir, rest: &[Item], to_line_end: bool) -> Option<Part> {
+    let next = rest.iter().find_map(|item| match item {
+        Item::Part { hir, .. } => Some(*hir),
+        Item::Open(_) | Item::Close(_) => None,
+    });
     let end = match next.map(Hir::kind) {
         Some(HirKind::Literal(literal)) => Some(literal.0[0]),
         None if to_line_end => None,
         _ => return None,
     };
-    let branches = match hir.kind() {
-        HirKind::Alternation(branches) => branches.as_slice(),
-        _ => std::slice::from_ref(hir),
+    let (branches, optional) = match hir.kind() {
+        HirKind::Alternation(branches) => (branches.as_slice(), false),
+        HirKind::Repetition(repetition) if (repetition.min, repetition.max) == (0, Some(1)) => {
+            (std::slice::from_ref(&*repetition.sub), true)
+        }
+        _ => (std::slice::from_ref(hir), false),
     };
-    let alternatives = branches
+    let mut alternatives = branches
         .iter()
         .map(chain_pieces)
         .collect::<Option<Vec<_>>>()?;
+    if optional {
+        alternatives.push(Vec::new());
+    }
     if let Some(byte) = end
         && may_contain(hir, byte)
     {
@@ -297,7 +371,10 @@ fn chain_pieces(hir: &Hir) -> Option<Vec<Piece>> {
         HirKind::Concat(parts) => parts.iter().collect(),
         _ => vec![hir],
     };
-    let parts: Vec<&Hir> = parts.into_iter().filter(|part| !is_empty(part)).collect();
+    let parts: Vec<&Hir> = parts
+        .into_iter()
+        .filter(|part| !matches!(part.kind(), HirKind::Empty))
+        .collect();
     let pieces = parts
         .iter()
         .map(|part| simple_piece(part))
@@ -316,26 +393,52 @@ fn chain_pieces(hir: &Hir) -> Option<Vec<Piece>> {
     Some(pieces)
 }
 
-/// Tells whether a top-level piece of variable length is followed by something that ends it
-/// where any match must end it: fixed text whose first byte it cannot contain, or the end of
-/// the line.
-fn is_bounded(piece: &Piece, next: Option<&Hir>, to_line_end: bool) -> bool {
+/// Returns whether a top-level piece of variable length ends where any match must end it.
+/// That is so when no byte that can start what follows is in its class, and something must
+/// follow unless the regex ends with `$`.
+fn is_bounded(piece: &Piece, rest: &[Item], to_line_end: bool) -> bool {
     let Piece::Run(run) = piece else {
         return true;
     };
     if run.is_fixed() {
         return true;
     }
-    match next.map(Hir::kind) {
-        Some(HirKind::Literal(literal)) => !run.class[usize::from(literal.0[0])],
-        None => to_line_end,
-        Some(_) => false,
-    }
+    let mut next = [false; 256];
+    let may_be_empty = rest.iter().all(|item| match item {
+        Item::Part { hir, .. } => first_bytes(hir, &mut next),
+        Item::Open(_) | Item::Close(_) => true,
+    });
+    let overlap = (0..256).any(|byte| next[byte] && run.class[byte]);
+    !overlap && (to_line_end || !may_be_empty)
 }
 
-/// Tells whether a part matches only the empty text and can be left out.
-fn is_empty(hir: &Hir) -> bool {
-    matches!(hir.kind(), HirKind::Empty)
+/// Adds the bytes that can start a match of `hir` to `set`, and returns whether `hir` can
+/// match the empty text.
+fn first_bytes(hir: &Hir, set: &mut [bool; 256]) -> bool {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => true,
+        HirKind::Literal(literal) => {
+            set[usize::from(literal.0[0])] = true;
+            false
+        }
+        HirKind::Class(_) => {
+            for (byte, slot) in set.iter_mut().enumerate() {
+                *slot |= may_contain(hir, byte as u8);
+            }
+            false
+        }
+        HirKind::Repetition(repetition) => first_bytes(&repetition.sub, set) || repetition.min == 0,
+        HirKind::Capture(capture) => first_bytes(&capture.sub, set),
+        HirKind::Concat(parts) => parts.iter().all(|part| first_bytes(part, set)),
+        HirKind::Alternation(parts) => {
+            // Every alternative adds its first bytes, so none may be skipped.
+            let mut may_be_empty = false;
+            for part in parts {
+                may_be_empty |= first_bytes(part, set);
+            }
+            may_be_empty
+        }
+    }
 }
 
 /// Returns the bytes a class or a one-byte literal matches, or `None` for anything else,
@@ -372,7 +475,7 @@ fn byte_class(hir: &Hir) -> Option<Box<[bool; 256]>> {
     Some(class)
 }
 
-/// Tells whether any text that `hir` matches could contain `byte`.
+/// Returns whether any text that `hir` matches could contain `byte`.
 fn may_contain(hir: &Hir, byte: u8) -> bool {
     match hir.kind() {
         HirKind::Empty | HirKind::Look(_) => false,
@@ -394,7 +497,7 @@ fn may_contain(hir: &Hir, byte: u8) -> bool {
     }
 }
 
-/// Where each capture group of a regex lies in the last line the regex matched.
+/// The bounds of each capture group of a regex in the last line the regex matched.
 #[derive(Debug, Clone)]
 pub struct GroupSpans {
     /// The regex engine's own record, for regexes without a splitter.
@@ -466,7 +569,7 @@ mod tests {
     }
 
     #[test]
-    fn splits_a_chain_of_fields_like_the_regex_engine() {
+    fn split_chain_of_fields() {
         let text = r#"^\[(?P<time>[0-9:]+)\] "(?P<method>[A-Z]+) (?P<path>[^ "]*)" (?P<code>[0-9]{3}|-) [^ ]+ "(?P<agent>[^"]*)"$"#;
         let (split, searched) =
             both_ways(text, r#"[10:00:01] "GET /a/b" 200 x-y "curl/8.0 (linux)""#);
@@ -487,7 +590,7 @@ mod tests {
     }
 
     #[test]
-    fn finds_empty_fields_and_a_match_that_ends_before_the_line() {
+    fn split_empty_fields_short_match() {
         let text = r"^(?P<a>[a-z]*),(?P<b>[0-9]*);";
         let (split, searched) = both_ways(text, ",12;rest");
 
@@ -499,7 +602,7 @@ mod tests {
     }
 
     #[test]
-    fn reports_a_line_the_regex_does_not_match() {
+    fn split_rejects_mismatched_lines() {
         let regex = regex(r"^(?P<a>[a-z]+) (?P<b>[0-9]+)$");
         let splitter = Splitter::new(&regex).unwrap();
         let mut spans = GroupSpans::new(&regex);
@@ -511,20 +614,22 @@ mod tests {
     }
 
     #[test]
-    fn leaves_regexes_whose_fields_may_hold_their_end_to_the_regex_engine() {
+    fn split_declines_unforced_shapes() {
         for text in [
             // A field that may contain the space that ends it.
             r"^(?P<a>.*) (?P<b>[0-9]+)$",
             // A lazy field may contain it too.
             r"^(?P<a>.*?) (?P<b>[0-9]+)$",
-            // Two fields in a row.
-            r"^(?P<a>[a-z]+)(?P<b>[0-9]+)$",
+            // Two fields in a row that share bytes.
+            r"^(?P<a>[a-z0-9]+)(?P<b>[0-9]+)$",
+            // A field that what follows may leave last, without `$`.
+            r"^(?P<a>[a-z]+)(?P<b>[0-9]*)",
             // A last field without `$`.
             r"^(?P<a>[a-z]+) (?P<b>[0-9]+)",
             // No `^`.
             r"(?P<a>[a-z]+) (?P<b>[0-9]+)$",
-            // A group inside a group.
-            r"^(?P<a>(?P<b>[a-z]+)x) [0-9]+$",
+            // A group inside alternatives.
+            r"^(?:(?P<a>[a-z]+)|-) [0-9]+$",
             // Non-ASCII characters may contain any byte from 0x80 up.
             r"(?u)^(?P<a>[^ ]+)\xE9(?P<b>[0-9]+)$",
             // Multi-line anchors.
@@ -535,7 +640,7 @@ mod tests {
     }
 
     #[test]
-    fn accepts_fields_with_alternatives_and_unnamed_fields() {
+    fn split_alternatives_and_unnamed_fields() {
         let text = r"^(?P<proto>HTTP/[0-9.]+|-) [0-9]+ (?:[a-z]+|-) (?P<code>[0-9]{1,3})$";
         let (split, searched) = both_ways(text, "HTTP/1.1 17 abc 404");
 
@@ -563,8 +668,8 @@ mod tests {
     }
 
     #[test]
-    fn agrees_with_the_regex_engine_on_mutated_lines() {
-        let cases: [(&str, &str); 5] = [
+    fn split_agrees_on_mutated_lines() {
+        let cases: [(&str, &str); 8] = [
             (
                 r#"(?-u)^\[(?P<time>[0-9]{4}-[0-9]{2}T[0-9:]{8}\.[0-9]{3}Z)\] "(?P<method>[A-Z]+) (?P<path>[^ "]*) (?P<proto>HTTP/[0-9.]+|-)" (?P<code>[0-9]{1,3}|-) (?P<flags>[^ ]+) (?P<bytes>[0-9]+|-) "(?P<agent>[^"]*)" "(?P<host>[!#-~]*)"$"#,
                 r#"[2024-12T10:00:01.123Z] "GET /a/b HTTP/1.1" 200 - 1234 "curl/8.0 (x)" "example.com:80""#,
@@ -578,6 +683,15 @@ mod tests {
                 "abc,x12;07:tail",
             ),
             (r"^(?i)get (?P<n>[0-9]+)$", "GeT 42"),
+            (
+                r#"(?-u)^(?P<addr>[^ ]+) - (?P<user>[^ ]*) \[(?P<time>[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4})\] "(?P<request>(?P<method>[A-Z_-]*)(?:[^A-Z_"-][^"]*)?)" (?P<status>[0-9]{3})$"#,
+                r#"10.1.2.3 - - [04/Dec/2024] "GET /a?b=c HTTP/1.1" 200"#,
+            ),
+            (
+                r"^(?P<outer>(?P<a>[a-z]+)-(?P<b>[0-9]*))(?P<c>x?)$",
+                "abc-12x",
+            ),
+            (r"^(?P<a>[a-z]+)(?P<b>[0-9]+);(?P<c>[a-z]*)$", "abc123;xyz"),
             (
                 r"^(?P<a>[^,]*),(?:[0-9]+|[a-z]+),(?P<b>.*)$",
                 "one,abc,two,three",
@@ -620,5 +734,51 @@ mod tests {
                 "{text}: only {matched} mutated lines matched"
             );
         }
+    }
+
+    /// Lists, per shipped rule file, whether each `[parse]` regex is walked.
+    fn walked_patterns(file: &str) -> Vec<bool> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("rules")
+            .join(file);
+        let rules = crate::rules::RuleSet::load(&[path]).expect("shipped rules load");
+        rules.files[0]
+            .patterns
+            .iter()
+            .filter_map(|pattern| match pattern {
+                crate::rules::Pattern::Regex { splitter, .. } => Some(splitter.is_some()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn split_shipped_strict_patterns() {
+        let walked: Vec<(&str, Vec<bool>)> = [
+            "envoy.toml",
+            "envoy-grpc.toml",
+            "istio.toml",
+            "nginx.toml",
+            "nginx-timed.toml",
+            "apache.toml",
+            "haproxy.toml",
+        ]
+        .into_iter()
+        .map(|file| (file, walked_patterns(file)))
+        .collect();
+
+        let expected = [
+            ("envoy.toml", vec![true, false]),
+            // Its path is either a gRPC method with groups of its own or any path.
+            ("envoy-grpc.toml", vec![false, false]),
+            ("istio.toml", vec![true, false]),
+            ("nginx.toml", vec![true, false]),
+            ("nginx-timed.toml", vec![true, false]),
+            // Quoted fields with backslash escapes repeat an alternation.
+            ("apache.toml", vec![false]),
+            // A syslog prefix of any length starts the line.
+            ("haproxy.toml", vec![false]),
+        ];
+        assert_eq!(walked, expected);
     }
 }
