@@ -264,9 +264,7 @@ fn flatten<'h>(hir: &'h Hir, items: &mut Vec<Item<'h>>) {
         HirKind::Capture(capture) => {
             let group = capture.index as usize;
             let inner = &*capture.sub;
-            if inner.properties().explicit_captures_len() == 0
-                && !matches!(inner.kind(), HirKind::Concat(_))
-            {
+            if inner.properties().explicit_captures_len() == 0 {
                 items.push(Item::Part {
                     hir: inner,
                     group: Some(group),
@@ -287,9 +285,10 @@ fn top_steps(parts: &[Hir], to_line_end: bool) -> Option<Vec<Step>> {
     let mut items = Vec::new();
     parts.iter().for_each(|part| flatten(part, &mut items));
     let mut steps = Vec::with_capacity(items.len());
-    for (index, item) in items.iter().enumerate() {
+    let mut index = 0;
+    while index < items.len() {
         let rest = &items[index + 1..];
-        let step = match *item {
+        let step = match items[index] {
             Item::Open(group) => Step {
                 part: Part::Open,
                 group: Some(group),
@@ -305,12 +304,27 @@ fn top_steps(parts: &[Hir], to_line_end: bool) -> Option<Vec<Step>> {
                 let part = match simple_piece(hir) {
                     Some(piece) if is_bounded(&piece, rest, to_line_end) => Part::Piece(piece),
                     Some(_) => return None,
-                    None => choice(hir, rest, to_line_end)?,
+                    None => match choice(hir, rest, to_line_end) {
+                        Some(part) => part,
+                        // A captured chain that what follows does not end as a whole may
+                        // still be walked part by part.
+                        None => match (hir.kind(), group) {
+                            (HirKind::Concat(_), Some(group)) => {
+                                let mut parts = vec![Item::Open(group)];
+                                flatten(hir, &mut parts);
+                                parts.push(Item::Close(group));
+                                items.splice(index..=index, parts);
+                                continue;
+                            }
+                            _ => return None,
+                        },
+                    },
                 };
                 Step { part, group }
             }
         };
         steps.push(step);
+        index += 1;
     }
     Some(steps)
 }
@@ -669,7 +683,7 @@ mod tests {
 
     #[test]
     fn split_agrees_on_mutated_lines() {
-        let cases: [(&str, &str); 8] = [
+        let cases: [(&str, &str); 9] = [
             (
                 r#"(?-u)^\[(?P<time>[0-9]{4}-[0-9]{2}T[0-9:]{8}\.[0-9]{3}Z)\] "(?P<method>[A-Z]+) (?P<path>[^ "]*) (?P<proto>HTTP/[0-9.]+|-)" (?P<code>[0-9]{1,3}|-) (?P<flags>[^ ]+) (?P<bytes>[0-9]+|-) "(?P<agent>[^"]*)" "(?P<host>[!#-~]*)"$"#,
                 r#"[2024-12T10:00:01.123Z] "GET /a/b HTTP/1.1" 200 - 1234 "curl/8.0 (x)" "example.com:80""#,
@@ -692,6 +706,7 @@ mod tests {
                 "abc-12x",
             ),
             (r"^(?P<a>[a-z]+)(?P<b>[0-9]+);(?P<c>[a-z]*)$", "abc123;xyz"),
+            (r"^(?P<x>[a-z]+-[0-9]*)(?P<c>x?)$", "ab-12x"),
             (
                 r"^(?P<a>[^,]*),(?:[0-9]+|[a-z]+),(?P<b>.*)$",
                 "one,abc,two,three",
