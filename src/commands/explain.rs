@@ -133,7 +133,7 @@ fn closest_progress(pattern: &str, source: &Expansion, line: &[u8]) -> String {
     }
     let first = parts
         .iter()
-        .find(|part| !matches!(part, Ast::Assertion(_)))
+        .find(|part| !matches!(part, Ast::Assertion(_) | Ast::Flags(_)))
         .map_or(source.written.as_str(), |part| part_text(part));
     format!("failed at the start of the line, where it expected `{first}`")
 }
@@ -248,6 +248,14 @@ mod tests {
         assert_eq!(
             progress(pattern, b"host 200 x"),
             "failed at the start of the line, where it expected `%{IP:client}`"
+        );
+    }
+
+    #[test]
+    fn progress_skips_leading_flags() {
+        assert_eq!(
+            progress(r"(?-u)^\[(?P<time>[^\]]*)\]$", b"-"),
+            "failed at the start of the line, where it expected `\\[`"
         );
     }
 }
