@@ -162,13 +162,16 @@ fn encode_family(out: &mut String, family: &FamilyDef, series: &FamilySeries, fo
     let mut sorted: Vec<(&[u8], &Series, u64)> = series.iter().collect();
     sorted.sort_by(|a, b| compare_keys(a.0, b.0));
 
+    let mut labels: Vec<(&str, &str)> = Vec::with_capacity(family.label_names.len());
     for (key, value, created_ms) in sorted {
-        let labels: Vec<(&str, &str)> = family
-            .label_names
-            .iter()
-            .map(String::as_str)
-            .zip(label_values(key))
-            .collect();
+        labels.clear();
+        labels.extend(
+            family
+                .label_names
+                .iter()
+                .map(String::as_str)
+                .zip(label_values(key)),
+        );
         let created = (format == Format::OpenMetrics).then_some(created_ms);
         match value {
             Series::Counter(sum) => {
@@ -267,6 +270,10 @@ fn write_sample(
 
 /// Escapes a label value: backslash, double quote and line feed are the only escapes.
 pub fn escape_label_value(out: &mut String, value: &str) {
+    if memchr::memchr3(b'\\', b'"', b'\n', value.as_bytes()).is_none() {
+        out.push_str(value);
+        return;
+    }
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -290,15 +297,52 @@ fn escape_help(out: &mut String, help: &str, format: Format) {
 }
 
 /// Orders series keys by their label values, one label at a time.
+///
+/// Each value in a key ends with [`KEY_SEPARATOR`](crate::metrics::KEY_SEPARATOR), a byte that never occurs in UTF-8. Ranking
+/// that byte below every other gives the order of the values themselves, without splitting
+/// the keys.
 fn compare_keys(a: &[u8], b: &[u8]) -> Ordering {
-    label_values(a).cmp(label_values(b))
+    let common = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let rank = |byte: &u8| byte.wrapping_add(1);
+    match (a.get(common), b.get(common)) {
+        (Some(x), Some(y)) => rank(x).cmp(&rank(y)),
+        _ => a.len().cmp(&b.len()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::decimal::{Decimal, Sum};
+    use crate::engine::push_label_value;
     use crate::rules::MetricKind;
+
+    #[test]
+    fn compare_keys_orders_by_values() {
+        let label_sets: [&[&str]; 7] = [
+            &["ab", "a"],
+            &["a", "z"],
+            &["", "x"],
+            &["\u{e9}", "a"],
+            &["z", ""],
+            &["a", ""],
+            &["a\"b", "c"],
+        ];
+        let key = |values: &[&str]| {
+            let mut key = Vec::new();
+            values.iter().for_each(|value| push_label_value(&mut key, value.as_bytes()));
+            key
+        };
+        let mut by_key: Vec<Vec<u8>> = label_sets.iter().map(|values| key(values)).collect();
+        by_key.sort_by(|a, b| compare_keys(a, b));
+        let mut by_values = label_sets.to_vec();
+        by_values.sort();
+
+        let expected: Vec<Vec<u8>> = by_values.iter().map(|values| key(values)).collect();
+        assert_eq!(by_key, expected);
+        assert_eq!(by_values[0], ["", "x"]);
+        assert_eq!(by_values[1], ["a", ""]);
+    }
 
     fn family(name: &str, kind: MetricKind, labels: &[&str], buckets: &[f64]) -> FamilyDef {
         FamilyDef {
