@@ -142,6 +142,9 @@ impl Splitter {
     /// something that cannot start with a byte of the class. Alternatives must be followed by
     /// fixed text whose first byte they cannot contain. The regex ends with `$` or with a part
     /// that always takes the same number of bytes.
+    ///
+    /// The regex must have been built with Unicode mode off and the builder's other options at
+    /// their defaults, as rule files build theirs, because its text is parsed again here.
     pub fn new(regex: &Regex) -> Option<Splitter> {
         let hir = regex_syntax::ParserBuilder::new()
             .unicode(false)
