@@ -49,6 +49,11 @@ fn rules(path: &str) -> Arc<RuleSet> {
     ("rules/nginx.toml", "testdata/nginx/access.log"),
     ("rules/nginx-timed.toml", "testdata/nginx/timed.log"),
     ("rules/nginx-json.toml", "testdata/nginx/json.log"),
+    ("rules/envoy-grpc.toml", "testdata/envoy-grpc/access.log"),
+    ("rules/envoy-json.toml", "testdata/envoy-json/access.log"),
+    ("rules/istio.toml", "testdata/istio/access.log"),
+    ("rules/apache.toml", "testdata/apache/access.log"),
+    ("rules/haproxy.toml", "testdata/haproxy/haproxy.log"),
 ])]
 fn parse_and_update(bencher: Bencher, (rule_file, log): (&str, &str)) {
     let rules = rules(rule_file);
