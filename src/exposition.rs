@@ -330,7 +330,9 @@ mod tests {
         ];
         let key = |values: &[&str]| {
             let mut key = Vec::new();
-            values.iter().for_each(|value| push_label_value(&mut key, value.as_bytes()));
+            values
+                .iter()
+                .for_each(|value| push_label_value(&mut key, value.as_bytes()));
             key
         };
         let mut by_key: Vec<Vec<u8>> = label_sets.iter().map(|values| key(values)).collect();
