@@ -579,7 +579,7 @@ fn explain_shows_updates_and_mismatch() {
             "\
 line 1: GET 200
   {}:
-    matched; fields:
+    matched by pattern 1 (walked); fields:
       method = \"GET\"
       code = \"200\"
     updates:
@@ -649,7 +649,7 @@ fn explain_lists_parsed_and_derived_fields() {
         "\
 line 1: GET /a?b=1 404
   {rules}:
-    matched; fields:
+    matched by pattern 1 (walked); fields:
       method = \"get\" (derived from method)
       path = \"/a?b=1\"
       status = \"404\"
@@ -658,7 +658,7 @@ line 1: GET /a?b=1 404
       requests_total{{method=\"get\",class=\"4xx\"}} 1
 line 2: 503
   {rules}:
-    matched; fields:
+    matched by pattern 2 (walked); fields:
       method = \"\" (derived from method)
       path = (no value)
       status = \"503\"
@@ -690,7 +690,7 @@ fn explain_lists_used_json_fields() {
         "\
 line 1: {line}
   {rules}:
-    matched; fields:
+    matched by pattern 1 (JSON); fields:
       method = \"G\\\"ET\"
       bytes = (no value)
     updates:
@@ -798,6 +798,28 @@ fn once_notes_that_files_do_not_select() {
 }
 
 #[test]
+fn explain_names_regex_engine_patterns() {
+    let dir = tempfile::tempdir().unwrap();
+    // A lazy field may run past the space after it, so this regex is not walked.
+    let rules = write_file(
+        dir.path(),
+        "rules.toml",
+        "[parse]\nregex = '^(?P<method>.*?) (?P<status>\\d{3})$'\n\
+         [[metric]]\nname = \"requests_total\"\ntype = \"counter\"\nhelp = \"h\"\n",
+    );
+    let output = logtally(&["explain", "--rules", rules.to_str().unwrap(), "GET 200"]);
+    assert_eq!(
+        stdout(&output),
+        format!(
+            "line 1: GET 200\n  {}:\n    matched by pattern 1 (regex engine); fields:\n      \
+             method = \"GET\"\n      status = \"200\"\n    updates:\n      \
+             requests_total 1\n",
+            rules.display()
+        )
+    );
+}
+
+#[test]
 fn explain_names_blocking_filter() {
     let dir = tempfile::tempdir().unwrap();
     let rules = write_file(
@@ -813,7 +835,7 @@ fn explain_names_blocking_filter() {
     assert_eq!(
         stdout(&output),
         format!(
-            "line 1: POST 200\n  {}:\n    matched; fields:\n      method = \"POST\"\n      \
+            "line 1: POST 200\n  {}:\n    matched by pattern 1 (walked); fields:\n      method = \"POST\"\n      \
              status = \"200\"\n    updates:\n      errors_total: no update, field status does \
              not match `match` '^5'\n      reads_total: no update, field method matches \
              `unless` '^(POST|PUT)$'\n",

@@ -54,22 +54,47 @@ pub fn explain_line(rules: &Arc<RuleSet>, number: usize, line: &[u8], out: &mut 
             explain_mismatch(file, line, out);
             continue;
         }
-        let fields = engine.line_fields(index, line).unwrap_or_default();
-        explain_fields(file, &fields, out);
+        let matched = engine.line_fields(index, line);
+        let fields = matched
+            .as_ref()
+            .map_or(&[][..], |matched| &matched.fields[..]);
+        explain_fields(
+            file,
+            matched.as_ref().map(|matched| matched.pattern),
+            fields,
+            out,
+        );
         explain_updates(rules, index, &store, out);
-        explain_filtered(rules, index, &fields, out);
+        explain_filtered(rules, index, fields, out);
     }
 }
 
 /// Lists the fields of a matched line in field order, each derived one with the field it
-/// was computed from, and opens the list of updates.
-fn explain_fields(file: &crate::rules::RuleFile, fields: &[LineField], out: &mut String) {
+/// was computed from, and opens the list of updates. Names the `[parse]` pattern that
+/// matched, if one did, and how it was matched.
+fn explain_fields(
+    file: &crate::rules::RuleFile,
+    pattern: Option<usize>,
+    fields: &[LineField],
+    out: &mut String,
+) {
+    let by = pattern.map_or(String::new(), |index| {
+        let how = match &file.patterns[index] {
+            Pattern::Regex {
+                splitter: Some(_), ..
+            } => "walked",
+            Pattern::Regex { splitter: None, .. } => "regex engine",
+            Pattern::Json => "JSON",
+            Pattern::Logfmt => "logfmt",
+        };
+        format!(" by pattern {} ({how})", index + 1)
+    });
     if fields.is_empty() {
         // Only metrics with their own regex matched, or the pattern defines no fields.
-        out.push_str("    matched; updates:\n");
+        out.push_str(&format!("    matched{by}; updates:\n"));
         return;
     }
-    out.push_str("    matched; fields:\n");
+    out.push_str(&format!("    matched{by}; fields:\n"));
     for (name, field) in file.fields.iter().zip(fields) {
         let value = match &field.value {
             Some(value) => format!("{:?}", String::from_utf8_lossy(value)),

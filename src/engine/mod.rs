@@ -226,6 +226,15 @@ impl<'a> Parsed<'a> {
     }
 }
 
+/// A line one of a rule file's `[parse]` patterns matched, as `logtally explain` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchedLine {
+    /// The index of the pattern that matched, in the file's order.
+    pub pattern: usize,
+    /// Every field of the file, in field order.
+    pub fields: Vec<LineField>,
+}
+
 /// One field of a matched line, as `logtally explain` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineField {
@@ -328,12 +337,12 @@ impl Engine {
     }
 
     /// Splits a line into the fields of one rule file, by its index in the rule set, and runs
-    /// the file's `[[derive]]` tables. Returns every field in field order, or `None` when no
-    /// `[parse]` pattern matches. Records nothing.
-    pub fn line_fields(&mut self, index: usize, line: &[u8]) -> Option<Vec<LineField>> {
+    /// the file's `[[derive]]` tables. Returns the pattern that matched and every field in
+    /// field order, or `None` when no `[parse]` pattern matches. Records nothing.
+    pub fn line_fields(&mut self, index: usize, line: &[u8]) -> Option<MatchedLine> {
         let file = &self.rules.files[index];
         let state = &mut self.files[index];
-        let parsed = first_match(file, &mut state.locations, &mut state.values, line)?;
+        let (pattern, parsed) = first_match(file, &mut state.locations, &mut state.values, line)?;
         if !file.derives.is_empty() {
             state
                 .derived
@@ -352,7 +361,7 @@ impl Engine {
                 },
             })
             .collect();
-        Some(fields)
+        Some(MatchedLine { pattern, fields })
     }
 
     /// Applies one rule file, by its index in the rule set, to one line of no known log.
@@ -371,7 +380,8 @@ impl Engine {
         let state = &mut self.files[index];
         let mut matched = false;
 
-        if let Some(parsed) = first_match(file, &mut state.locations, &mut state.values, line) {
+        if let Some((_, parsed)) = first_match(file, &mut state.locations, &mut state.values, line)
+        {
             matched = true;
             if !file.derives.is_empty() {
                 state
@@ -449,14 +459,15 @@ fn own_fields<'a>(
     })
 }
 
-/// Tries the patterns in order and returns the fields of the first that matches.
+/// Tries the patterns in order and returns the index and fields of the first that matches.
 fn first_match<'a>(
     file: &'a RuleFile,
     locations: &'a mut [Option<GroupSpans>],
     values: &'a mut Values,
     line: &'a [u8],
-) -> Option<Parsed<'a>> {
-    for (pattern, slot) in file.patterns.iter().zip(locations.iter_mut()) {
+) -> Option<(usize, Parsed<'a>)> {
+    let patterns = file.patterns.iter().zip(locations.iter_mut());
+    for (index, (pattern, slot)) in patterns.enumerate() {
         match pattern {
             Pattern::Regex {
                 regex,
@@ -468,21 +479,24 @@ fn first_match<'a>(
                     continue;
                 };
                 if locations.read(regex, splitter.as_ref(), line) {
-                    return Some(Parsed::Captures {
-                        line,
-                        groups,
-                        locations,
-                    });
+                    return Some((
+                        index,
+                        Parsed::Captures {
+                            line,
+                            groups,
+                            locations,
+                        },
+                    ));
                 }
             }
             Pattern::Json => {
                 if structured::parse_json(line, &file.fields, values) {
-                    return Some(Parsed::Structured { line, values });
+                    return Some((index, Parsed::Structured { line, values }));
                 }
             }
             Pattern::Logfmt => {
                 if structured::parse_logfmt(line, &file.fields, values) {
-                    return Some(Parsed::Structured { line, values });
+                    return Some((index, Parsed::Structured { line, values }));
                 }
             }
         }
