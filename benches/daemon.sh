@@ -3,6 +3,7 @@
 # Everything runs on 127.0.0.1 and stops by itself.
 #
 # Usage: benches/daemon.sh [RATE] [SECONDS] [IDLE_FILES]    (defaults 200000 5 100)
+# Exits with status 3 when a target is not met.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,12 +18,13 @@ cleanup() {
 trap cleanup EXIT
 
 cargo build --release --quiet
+logtally=$(benches/release-binary.sh)
 lines=$((rate * seconds))
 python3 benches/genlog.py --format envoy --lines "$lines" > "$work/source.log"
 mkdir "$work/logs"
 : > "$work/logs/access.log"
 
-target/release/logtally run --rules rules/envoy.toml --logs "$work/logs/*.log" \
+"$logtally" run --rules rules/envoy.toml --logs "$work/logs/*.log" \
   --web.listen-address 127.0.0.1:0 2> "$work/stderr" &
 pid=$!
 for _ in $(seq 100); do
@@ -32,10 +34,11 @@ done
 address=$(grep -o 'address=[0-9.:]*' "$work/stderr" | head -1 | cut -d= -f2)
 
 # Write at the given rate in 100 batches per second, then time until every line is counted.
-python3 - "$work/source.log" "$work/logs/access.log" "$rate" "$address" <<'PY'
+python3 - "$work/source.log" "$work/logs/access.log" "$rate" "$address" "$work/missed" <<'PY'
 import sys, time, urllib.request
 
-source, target, rate, address = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+source, target, rate, address, missed = sys.argv[1:6]
+rate = int(rate)
 lines = open(source, "rb").read().splitlines(keepends=True)
 batch = max(1, rate // 100)
 start = time.monotonic()
@@ -55,13 +58,19 @@ def counted():
                if line.startswith("envoy_http_requests_total{"))
 
 deadline = last_write + 30
+latency = None
 while time.monotonic() < deadline:
     if counted() >= written:
-        print(f"all lines in the scrape {time.monotonic() - last_write:.3f} s after the last write")
+        latency = time.monotonic() - last_write
+        print(f"all lines in the scrape {latency:.3f} s after the last write")
         break
     time.sleep(0.01)
 else:
     print(f"only {counted()} of {written} lines counted 30 s after the last write")
+met = latency is not None and latency <= 2
+print(f"target {'met' if met else 'NOT MET'}: all lines in the scrape within 2 s of the last write")
+if not met:
+    open(missed, "w").close()
 PY
 kill "$pid"
 wait "$pid" 2>/dev/null || true
@@ -70,7 +79,7 @@ unset pid
 # Idle CPU: many followed files, no writes, CPU time over a quiet minute-long window.
 mkdir "$work/idle"
 for index in $(seq "$idle_files"); do : > "$work/idle/f$index.log"; done
-target/release/logtally run --rules rules/envoy.toml --logs "$work/idle/*.log" \
+"$logtally" run --rules rules/envoy.toml --logs "$work/idle/*.log" \
   --web.listen-address 127.0.0.1:0 2> /dev/null &
 pid=$!
 sleep 5
@@ -79,6 +88,10 @@ before=$(ticks)
 sleep 60
 after=$(ticks)
 hz=$(getconf CLK_TCK)
-awk -v t=$((after - before)) -v hz="$hz" -v files="$idle_files" 'BEGIN {
-  printf "idle: %d files, %.3f CPU s in 60 s = %.3f %% of one core\n", files, t / hz, 100 * t / hz / 60
+awk -v t=$((after - before)) -v hz="$hz" -v files="$idle_files" -v missed="$work/missed" 'BEGIN {
+  share = 100 * t / hz / 60
+  printf "idle: %d files, %.3f CPU s in 60 s = %.3f %% of one core\n", files, t / hz, share
+  printf "target %s: idle files under 0.5 %% of one core\n", share < 0.5 ? "met" : "NOT MET"
+  if (share >= 0.5) printf "" > missed
 }'
+[[ ! -e "$work/missed" ]] || exit 3
