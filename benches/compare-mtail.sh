@@ -96,7 +96,8 @@ two_wall=$(best_wall "$logtally" once --rules rules/envoy.toml "$work/envoy.log"
 
 awk -v lines="$lines" -v lc="$logtally_cpu" -v lk="$logtally_kib" -v mc="$mtail_cpu" -v mk="$mtail_kib" \
   -v one="$one_wall" -v two="$two_wall" -v cores="$(nproc)" 'BEGIN {
-  lr = lines / lc; mr = lines / mc
+  # A run too short to register a millisecond counts as one.
+  lr = lines / (lc > 0 ? lc : 0.001); mr = lines / (mc > 0 ? mc : 0.001)
   printf "%-9s %12s %16s %12s\n", "tool", "CPU s", "lines/CPU-s", "peak MiB"
   printf "%-9s %12.3f %16.0f %12.1f\n", "logtally", lc, lr, lk / 1024
   printf "%-9s %12.3f %16.0f %12.1f\n", "mtail", mc, mr, mk / 1024
