@@ -298,9 +298,9 @@ fn escape_help(out: &mut String, help: &str, format: Format) {
 
 /// Orders series keys by their label values, one label at a time.
 ///
-/// Each value in a key ends with [`KEY_SEPARATOR`](crate::metrics::KEY_SEPARATOR), a byte that never occurs in UTF-8. Ranking
-/// that byte below every other gives the order of the values themselves, without splitting
-/// the keys.
+/// Each value in a key ends with [`KEY_SEPARATOR`](crate::metrics::KEY_SEPARATOR), a byte
+/// that never occurs in UTF-8. Ranking that byte below every other gives the order of the
+/// values themselves, without splitting the keys.
 fn compare_keys(a: &[u8], b: &[u8]) -> Ordering {
     let common = a.iter().zip(b).take_while(|(x, y)| x == y).count();
     let rank = |byte: &u8| byte.wrapping_add(1);

@@ -55,15 +55,11 @@ pub fn explain_line(rules: &Arc<RuleSet>, number: usize, line: &[u8], out: &mut 
             continue;
         }
         let matched = engine.line_fields(index, line);
-        let fields = matched
-            .as_ref()
-            .map_or(&[][..], |matched| &matched.fields[..]);
-        explain_fields(
-            file,
-            matched.as_ref().map(|matched| matched.pattern),
-            fields,
-            out,
-        );
+        let (pattern, fields) = match &matched {
+            Some(matched) => (Some(matched.pattern), &matched.fields[..]),
+            None => (None, &[][..]),
+        };
+        explain_fields(file, pattern, fields, out);
         explain_updates(rules, index, &store, out);
         explain_filtered(rules, index, fields, out);
     }
@@ -78,8 +74,8 @@ fn explain_fields(
     fields: &[LineField],
     out: &mut String,
 ) {
-    let by = pattern.map_or(String::new(), |index| {
-        let how = match &file.patterns[index] {
+    let matched_by = pattern.map_or(String::new(), |index| {
+        let method = match &file.patterns[index] {
             Pattern::Regex {
                 splitter: Some(_), ..
             } => "walked",
@@ -87,14 +83,14 @@ fn explain_fields(
             Pattern::Json => "JSON",
             Pattern::Logfmt => "logfmt",
         };
-        format!(" by pattern {} ({how})", index + 1)
+        format!(" by pattern {} ({method})", index + 1)
     });
     if fields.is_empty() {
         // Only metrics with their own regex matched, or the pattern defines no fields.
-        out.push_str(&format!("    matched{by}; updates:\n"));
+        out.push_str(&format!("    matched{matched_by}; updates:\n"));
         return;
     }
-    out.push_str(&format!("    matched{by}; fields:\n"));
+    out.push_str(&format!("    matched{matched_by}; fields:\n"));
     for (name, field) in file.fields.iter().zip(fields) {
         let value = match &field.value {
             Some(value) => format!("{:?}", String::from_utf8_lossy(value)),

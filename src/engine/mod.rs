@@ -1,6 +1,6 @@
 //! The rule engine: applies a [`RuleSet`] to lines and records the updates in a [`Store`].
 //!
-//! This is the hot path. Capture locations and the series-key buffer are allocated once per
+//! This is the hot path. Group bounds and the series-key buffer are allocated once per
 //! engine and reused, so a line whose series already exist allocates nothing.
 
 mod derive;
@@ -155,13 +155,13 @@ pub struct Engine {
 /// Reused parsing state of one rule file.
 struct FileState {
     /// Group bounds per pattern; `None` for JSON and logfmt patterns.
-    locations: Vec<Option<GroupSpans>>,
+    spans: Vec<Option<GroupSpans>>,
     /// Field values of the last JSON or logfmt line.
     values: Values,
     /// Values of the `[[derive]]` fields of the last matched line.
     derived: Derived,
     /// Group bounds of each metric's own regex, by index in the file's metrics.
-    own_locations: Vec<Option<GroupSpans>>,
+    own_spans: Vec<Option<GroupSpans>>,
     /// The source of a line without a known log, such as a test's input.
     default_source: SourceRule,
 }
@@ -192,7 +192,7 @@ enum Parsed<'a> {
     Captures {
         line: &'a [u8],
         groups: &'a [Option<usize>],
-        locations: &'a GroupSpans,
+        spans: &'a GroupSpans,
     },
     /// A JSON or logfmt line was parsed: each field's value span, by field index.
     Structured { line: &'a [u8], values: &'a Values },
@@ -215,9 +215,9 @@ impl<'a> Parsed<'a> {
             Parsed::Captures {
                 line,
                 groups,
-                locations,
+                spans,
             } => {
-                let (start, end) = groups[field].and_then(|group| locations.get(group))?;
+                let (start, end) = groups[field].and_then(|group| spans.get(group))?;
                 Some(&line[start..end])
             }
             Parsed::Structured { line, values } => Some(values.bytes(line, values.spans[field]?)),
@@ -255,7 +255,7 @@ impl Engine {
             .iter()
             .enumerate()
             .map(|(index, file)| FileState {
-                locations: file
+                spans: file
                     .patterns
                     .iter()
                     .map(|pattern| match pattern {
@@ -265,7 +265,7 @@ impl Engine {
                     .collect(),
                 values: Values::default(),
                 derived: Derived::new(file),
-                own_locations: file
+                own_spans: file
                     .metrics
                     .iter()
                     .map(|metric| {
@@ -342,7 +342,7 @@ impl Engine {
     pub fn line_fields(&mut self, index: usize, line: &[u8]) -> Option<MatchedLine> {
         let file = &self.rules.files[index];
         let state = &mut self.files[index];
-        let (pattern, parsed) = first_match(file, &mut state.locations, &mut state.values, line)?;
+        let (pattern, parsed) = first_match(file, &mut state.spans, &mut state.values, line)?;
         if !file.derives.is_empty() {
             state
                 .derived
@@ -380,8 +380,7 @@ impl Engine {
         let state = &mut self.files[index];
         let mut matched = false;
 
-        if let Some((_, parsed)) = first_match(file, &mut state.locations, &mut state.values, line)
-        {
+        if let Some((_, parsed)) = first_match(file, &mut state.spans, &mut state.values, line) {
             matched = true;
             if !file.derives.is_empty() {
                 state
@@ -418,8 +417,8 @@ impl Engine {
             for member in line_set.set.matches(line).iter() {
                 let position = line_set.metrics[member];
                 let metric = &file.metrics[position];
-                let locations = state.own_locations[position].as_mut();
-                if let Some(fields) = own_fields(metric, locations, line) {
+                let spans = state.own_spans[position].as_mut();
+                if let Some(fields) = own_fields(metric, spans, line) {
                     update_metric(&self.rules, metric, &fields, source, &mut self.key, store);
                 }
             }
@@ -436,19 +435,19 @@ impl Engine {
 /// Returns the fields of a metric's own regex on a line the regex set reports it matches.
 fn own_fields<'a>(
     metric: &'a MetricRule,
-    locations: Option<&'a mut GroupSpans>,
+    spans: Option<&'a mut GroupSpans>,
     line: &'a [u8],
 ) -> Option<Fields<'a>> {
     let own = metric.own_pattern.as_ref()?;
-    let parsed = match locations {
-        Some(locations) => {
-            if !locations.read(&own.regex, own.splitter.as_ref(), line) {
+    let parsed = match spans {
+        Some(spans) => {
+            if !spans.read(&own.regex, own.splitter.as_ref(), line) {
                 return None;
             }
             Parsed::Captures {
                 line,
                 groups: &own.groups,
-                locations,
+                spans,
             }
         }
         None => Parsed::Nothing,
@@ -462,11 +461,11 @@ fn own_fields<'a>(
 /// Tries the patterns in order and returns the index and fields of the first that matches.
 fn first_match<'a>(
     file: &'a RuleFile,
-    locations: &'a mut [Option<GroupSpans>],
+    spans: &'a mut [Option<GroupSpans>],
     values: &'a mut Values,
     line: &'a [u8],
 ) -> Option<(usize, Parsed<'a>)> {
-    let patterns = file.patterns.iter().zip(locations.iter_mut());
+    let patterns = file.patterns.iter().zip(spans.iter_mut());
     for (index, (pattern, slot)) in patterns.enumerate() {
         match pattern {
             Pattern::Regex {
@@ -475,16 +474,16 @@ fn first_match<'a>(
                 groups,
                 ..
             } => {
-                let Some(locations) = slot.as_mut() else {
+                let Some(spans) = slot.as_mut() else {
                     continue;
                 };
-                if locations.read(regex, splitter.as_ref(), line) {
+                if spans.read(regex, splitter.as_ref(), line) {
                     return Some((
                         index,
                         Parsed::Captures {
                             line,
                             groups,
-                            locations,
+                            spans,
                         },
                     ));
                 }

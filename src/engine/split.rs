@@ -25,7 +25,7 @@ pub struct Splitter {
 #[derive(Debug, Clone)]
 struct Step {
     part: Part,
-    /// The capture group the step's text belongs to, if any.
+    /// The capture group the step's text is, if any.
     group: Option<usize>,
 }
 
@@ -40,10 +40,10 @@ enum Part {
         alternatives: Vec<Vec<Piece>>,
         end: Option<u8>,
     },
-    /// The start of the step's group, which spans the steps up to its [`Part::Close`].
-    Open,
-    /// The end of the step's group.
-    Close,
+    /// The start of a group, which spans the steps up to its [`Part::Close`].
+    Open(usize),
+    /// The end of a group.
+    Close(usize),
 }
 
 /// The smallest part of a regex the walk matches.
@@ -170,19 +170,21 @@ impl Splitter {
 
     /// Matches `line` and writes the bounds of every group into `spans`, indexed by group.
     /// Returns whether the line matches. A line that does not match leaves `spans` partly
-    /// written.
-    /// Every group is a step of its own, so a match writes every group.
+    /// written. Every group has a step of its own or an open and close pair, so a match
+    /// writes every group.
     pub fn split(&self, line: &[u8], spans: &mut [Option<(usize, usize)>]) -> bool {
         let mut at = 0;
         for step in &self.steps {
             let end = match &step.part {
                 Part::Piece(piece) => piece_end(piece, line, at),
                 Part::Choice { alternatives, end } => choice_end(alternatives, *end, line, at),
-                Part::Open => Some(at),
-                Part::Close => {
-                    if let Some(group) = step.group {
-                        let start = spans[group].map_or(at, |(start, _)| start);
-                        spans[group] = Some((start, at));
+                Part::Open(group) => {
+                    spans[*group] = Some((at, at));
+                    continue;
+                }
+                Part::Close(group) => {
+                    if let Some((start, _)) = spans[*group] {
+                        spans[*group] = Some((start, at));
                     }
                     continue;
                 }
@@ -293,35 +295,34 @@ fn top_steps(parts: &[Hir], to_line_end: bool) -> Option<Vec<Step>> {
         let rest = &items[index + 1..];
         let step = match items[index] {
             Item::Open(group) => Step {
-                part: Part::Open,
-                group: Some(group),
+                part: Part::Open(group),
+                group: None,
             },
             Item::Close(group) => Step {
-                part: Part::Close,
-                group: Some(group),
+                part: Part::Close(group),
+                group: None,
             },
             Item::Part { hir, group } => {
                 if hir.properties().explicit_captures_len() > 0 {
                     return None;
                 }
-                let part = match simple_piece(hir) {
-                    Some(piece) if is_bounded(&piece, rest, to_line_end) => Part::Piece(piece),
-                    Some(_) => return None,
-                    None => match choice(hir, rest, to_line_end) {
-                        Some(part) => part,
-                        // A captured chain that what follows does not end as a whole may
-                        // still be walked part by part.
-                        None => match (hir.kind(), group) {
-                            (HirKind::Concat(_), Some(group)) => {
-                                let mut parts = vec![Item::Open(group)];
-                                flatten(hir, &mut parts);
-                                parts.push(Item::Close(group));
-                                items.splice(index..=index, parts);
-                                continue;
-                            }
-                            _ => return None,
-                        },
-                    },
+                let part = if let Some(piece) = simple_piece(hir) {
+                    if !is_bounded(&piece, rest, to_line_end) {
+                        return None;
+                    }
+                    Part::Piece(piece)
+                } else if let Some(part) = choice(hir, rest, to_line_end) {
+                    part
+                } else if let (HirKind::Concat(_), Some(group)) = (hir.kind(), group) {
+                    // A captured chain that what follows does not end as a whole may still be
+                    // walked part by part.
+                    let mut parts = vec![Item::Open(group)];
+                    flatten(hir, &mut parts);
+                    parts.push(Item::Close(group));
+                    items.splice(index..=index, parts);
+                    continue;
+                } else {
+                    return None;
                 };
                 Step { part, group }
             }
@@ -384,17 +385,14 @@ fn choice(hir: &Hir, rest: &[Item], to_line_end: bool) -> Option<Part> {
 /// Returns the pieces of one alternative, or `None` when a run of variable length in it
 /// could run into what follows it.
 fn chain_pieces(hir: &Hir) -> Option<Vec<Piece>> {
-    let parts: Vec<&Hir> = match hir.kind() {
-        HirKind::Concat(parts) => parts.iter().collect(),
-        _ => vec![hir],
+    let parts = match hir.kind() {
+        HirKind::Concat(parts) => parts.as_slice(),
+        _ => std::slice::from_ref(hir),
     };
-    let parts: Vec<&Hir> = parts
-        .into_iter()
-        .filter(|part| !matches!(part.kind(), HirKind::Empty))
-        .collect();
     let pieces = parts
         .iter()
-        .map(|part| simple_piece(part))
+        .filter(|part| !matches!(part.kind(), HirKind::Empty))
+        .map(simple_piece)
         .collect::<Option<Vec<_>>>()?;
     for (index, piece) in pieces.iter().enumerate() {
         if let Piece::Run(run) = piece
@@ -587,7 +585,10 @@ mod tests {
 
     #[test]
     fn split_chain_of_fields() {
-        let text = r#"^\[(?P<time>[0-9:]+)\] "(?P<method>[A-Z]+) (?P<path>[^ "]*)" (?P<code>[0-9]{3}|-) [^ ]+ "(?P<agent>[^"]*)"$"#;
+        let text = concat!(
+            r#"^\[(?P<time>[0-9:]+)\] "(?P<method>[A-Z]+) (?P<path>[^ "]*)" "#,
+            r#"(?P<code>[0-9]{3}|-) [^ ]+ "(?P<agent>[^"]*)"$"#,
+        );
         let (split, searched) =
             both_ways(text, r#"[10:00:01] "GET /a/b" 200 x-y "curl/8.0 (linux)""#);
 
@@ -688,11 +689,22 @@ mod tests {
     fn split_agrees_on_mutated_lines() {
         let cases: [(&str, &str); 9] = [
             (
-                r#"(?-u)^\[(?P<time>[0-9]{4}-[0-9]{2}T[0-9:]{8}\.[0-9]{3}Z)\] "(?P<method>[A-Z]+) (?P<path>[^ "]*) (?P<proto>HTTP/[0-9.]+|-)" (?P<code>[0-9]{1,3}|-) (?P<flags>[^ ]+) (?P<bytes>[0-9]+|-) "(?P<agent>[^"]*)" "(?P<host>[!#-~]*)"$"#,
-                r#"[2024-12T10:00:01.123Z] "GET /a/b HTTP/1.1" 200 - 1234 "curl/8.0 (x)" "example.com:80""#,
+                concat!(
+                    r#"(?-u)^\[(?P<time>[0-9]{4}-[0-9]{2}T[0-9:]{8}\.[0-9]{3}Z)\] "#,
+                    r#""(?P<method>[A-Z]+) (?P<path>[^ "]*) (?P<proto>HTTP/[0-9.]+|-)" "#,
+                    r#"(?P<code>[0-9]{1,3}|-) (?P<flags>[^ ]+) (?P<bytes>[0-9]+|-) "#,
+                    r#""(?P<agent>[^"]*)" "(?P<host>[!#-~]*)"$"#,
+                ),
+                concat!(
+                    r#"[2024-12T10:00:01.123Z] "GET /a/b HTTP/1.1" 200 - 1234 "#,
+                    r#""curl/8.0 (x)" "example.com:80""#,
+                ),
             ),
             (
-                r"^(?P<ip>[0-9.]+) - (?P<user>[^ ]+) \[(?P<time>[^\]]+)\] (?P<ms>[0-9]+\.[0-9]+|[0-9]+|-)$",
+                concat!(
+                    r"^(?P<ip>[0-9.]+) - (?P<user>[^ ]+) \[(?P<time>[^\]]+)\] ",
+                    r"(?P<ms>[0-9]+\.[0-9]+|[0-9]+|-)$",
+                ),
                 "10.0.0.1 - bob [04/Dec/2024:10:00:01 +0000] 12.5",
             ),
             (
@@ -701,7 +713,12 @@ mod tests {
             ),
             (r"^(?i)get (?P<n>[0-9]+)$", "GeT 42"),
             (
-                r#"(?-u)^(?P<addr>[^ ]+) - (?P<user>[^ ]*) \[(?P<time>[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4})\] "(?P<request>(?P<method>[A-Z_-]*)(?:[^A-Z_"-][^"]*)?)" (?P<status>[0-9]{3})$"#,
+                concat!(
+                    r#"(?-u)^(?P<addr>[^ ]+) - (?P<user>[^ ]*) "#,
+                    r#"\[(?P<time>[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4})\] "#,
+                    r#""(?P<request>(?P<method>[A-Z_-]*)(?:[^A-Z_"-][^"]*)?)" "#,
+                    r#"(?P<status>[0-9]{3})$"#,
+                ),
                 r#"10.1.2.3 - - [04/Dec/2024] "GET /a?b=c HTTP/1.1" 200"#,
             ),
             (
